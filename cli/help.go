@@ -1,0 +1,88 @@
+package cli
+
+const mainUsage = `usage: rsh <command> [arguments]
+
+rsh runs a JavaScript function over a stream of items, in parallel, in a
+pool of isolated JavaScript runtimes ("runspaces").
+
+Commands:
+  run        run a script over items from files or stdin
+  version    print the version
+  help       show help for a command: rsh help run
+
+Examples:
+  seq 1 100 | rsh run -e '(n) => n * n' --throttle 10
+  rsh run examples/portscan.js --allow-net=127.0.0.1 --param ports='[22,80]' < hosts.txt
+`
+
+const runUsageLine = `usage: rsh run [flags] SCRIPT [FILE...]
+       rsh run [flags] -e CODE [FILE...]`
+
+const runUsage = runUsageLine + `
+
+Run a script over items, one per input line, read from the FILEs (or stdin,
+or "-"). The script is evaluated once per runspace and must produce a
+function, called once per item as f(item, params):
+
+  module.exports = function (item, params) { return item * 2 }
+  (n) => n * n                        (the last expression, as -e usually is)
+
+Output of an item: the values passed to emit(v), then the return value if it
+is not undefined. An async function (or a returned Promise) is awaited.
+Scripts also have writeError, writeWarning, writeVerbose, writeProgress,
+console, sleep(ms), setTimeout/setInterval, require('fs'|'tcp'|'sleep').
+
+Script:
+  -e, --eval CODE           run CODE instead of a SCRIPT file
+      --var NAME=VALUE      set a global variable in every runspace; VALUE is
+                            JSON if it parses as JSON, else a string (repeatable)
+      --vars FILE.json      set globals from a JSON object of NAME: VALUE
+  -p, --param NAME=VALUE    add NAME to the params object passed to the
+                            function, JSON or string as for --var (repeatable)
+  -m, --import NAME         bind a builtin module (fs, tcp, sleep) or a JS file
+                            as a global; NAME=SPEC picks the global's name
+      --module-path DIR     let require() load JS files from DIR too (by default
+                            only from the script's own directory tree)
+
+Pool:
+  -t, --throttle N          most items running at once (default: CPUs)
+      --min N               runspaces created before any input (default 0)
+      --fresh               a new runspace per item: nothing survives between
+                            items (slower); by default runspaces are reused
+      --timeout DURATION    stop an item that runs longer (e.g. 500ms, 5s)
+  -k, --keep-order          output in input order (bounded reorder window)
+
+Input and output:
+      --in FORMAT           auto: a JSON line is parsed, any other line is a
+                            string, empty lines are skipped (default)
+                            text: every line is a string
+                            json: every line must be JSON (else InvalidInput)
+                            csv:  the header row names the fields of objects
+      --out FORMAT          values: one output value per line, strings as
+                            they are, other values as JSON (default)
+                            json: every output value as JSON
+                            records: one JSON record per item with its input,
+                            output, status, streams and timing
+  -v, --verbose             also show verbose messages and exception stacks
+  -q, --quiet               hide information and warning messages
+      --summary             print counts, success rate and rate to stderr
+
+Permissions (everything is denied unless allowed):
+      --allow-net[=HOST,...]    network; HOST is a name, IP, CIDR or HOST:PORT
+      --allow-read[=PATH,...]   reading files under PATHs
+      --allow-write[=PATH,...]  writing files under PATHs
+  -A, --allow-all               all of the above
+  Paths are resolved, symlinks included, before they are checked. Give lists
+  with "=": "--allow-read ." reads "." as an input FILE.
+
+Statuses of an item: Success, Error (writeError was called), Exception (it
+threw), Timeout, Stopped (the run was interrupted), InvalidInput.
+
+Exit status: 0 every item succeeded, 1 some item did not, 2 usage error or
+the script failed to compile or initialise, 130 interrupted.
+
+Examples:
+  seq 1 100 | rsh run -e '(n) => n * n' --throttle 10
+  rsh run examples/filesizes.js --allow-read=. <<< '"."'
+  rsh run -e 'async (u) => { await sleep(100); return u }' -t 100 urls.txt
+`

@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"sync"
+
+	"github.com/runspaces/rsh/pool"
+)
+
+// input reads items from files (or stdin) in one of the --in formats.
+type input struct {
+	stdin  io.Reader
+	files  []string
+	format string
+
+	mu     sync.Mutex // failed is set by the pool's reader goroutine
+	failed error
+}
+
+func newInput(stdin io.Reader, files []string, format string) *input {
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+	return &input{stdin: stdin, files: files, format: format}
+}
+
+// err returns the error that stopped reading early, if any.
+func (in *input) err() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.failed
+}
+
+func (in *input) fail(err error) {
+	in.mu.Lock()
+	in.failed = err
+	in.mu.Unlock()
+}
+
+// items yields the decoded items of every file in turn.
+func (in *input) items() iter.Seq[pool.Item] {
+	return func(yield func(pool.Item) bool) {
+		for _, name := range in.files {
+			r, closeFn, err := in.open(name)
+			if err != nil {
+				in.fail(err)
+				return
+			}
+			var ok bool
+			if in.format == "csv" {
+				ok = in.csvItems(name, r, yield)
+			} else {
+				ok = in.lineItems(name, r, yield)
+			}
+			closeFn()
+			if !ok {
+				return
+			}
+		}
+	}
+}
+
+func (in *input) open(name string) (io.Reader, func(), error) {
+	if name == "-" {
+		return in.stdin, func() {}, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// readBufferSize is the input buffer: large enough that reading is a small
+// share of per-item cost; lines longer than it are still read whole.
+const readBufferSize = 256 << 10
+
+func (in *input) lineItems(name string, r io.Reader, yield func(pool.Item) bool) bool {
+	br := bufio.NewReaderSize(r, readBufferSize)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			line = bytes.TrimSuffix(line, []byte("\n"))
+			line = bytes.TrimSuffix(line, []byte("\r"))
+			if it, keep := decodeLine(in.format, line); keep && !yield(it) {
+				return false
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				in.fail(fmt.Errorf("%s: %w", displayName(name), err))
+				return false
+			}
+			return true
+		}
+	}
+}
+
+func displayName(name string) string {
+	if name == "-" {
+		return "stdin"
+	}
+	return name
+}
+
+// decodeLine turns one line into an item; keep is false for lines that are
+// skipped (blank lines in auto and json formats).
+func decodeLine(format string, line []byte) (it pool.Item, keep bool) {
+	switch format {
+	case "text":
+		s := string(line)
+		return pool.Item{Value: s}, true
+	case "json":
+		if len(bytes.TrimSpace(line)) == 0 {
+			return it, false
+		}
+		if !json.Valid(line) {
+			var v any
+			err := json.Unmarshal(line, &v)
+			return pool.Item{Input: jsonString(string(line)), Err: fmt.Errorf("invalid JSON: %v", err)}, true
+		}
+		raw := json.RawMessage(bytes.Clone(line))
+		return pool.Item{Value: raw, Input: raw}, true
+	default: // auto
+		if len(bytes.TrimSpace(line)) == 0 {
+			return it, false
+		}
+		if json.Valid(line) {
+			raw := json.RawMessage(bytes.Clone(line))
+			return pool.Item{Value: raw, Input: raw}, true
+		}
+		s := string(line)
+		return pool.Item{Value: s}, true
+	}
+}
+
+func (in *input) csvItems(name string, r io.Reader, yield func(pool.Item) bool) bool {
+	cr := csv.NewReader(bufio.NewReaderSize(r, readBufferSize))
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return true
+	}
+	if err != nil {
+		in.fail(fmt.Errorf("%s: csv header: %w", displayName(name), err))
+		return false
+	}
+	header = append([]string(nil), header...)
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return true
+		}
+		var it pool.Item
+		switch {
+		case err != nil:
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				in.fail(fmt.Errorf("%s: %w", displayName(name), err))
+				return false
+			}
+			it = pool.Item{Input: jsonString(fmt.Sprintf("%s line %d", displayName(name), pe.Line)), Err: err}
+		case len(rec) != len(header):
+			line, _ := cr.FieldPos(0)
+			it = pool.Item{Input: csvArray(rec), Err: fmt.Errorf("line %d: %d fields, but the header has %d", line, len(rec), len(header))}
+		default:
+			raw := csvObject(header, rec)
+			it = pool.Item{Value: raw, Input: raw}
+		}
+		if !yield(it) {
+			return false
+		}
+	}
+}
+
+// csvObject encodes a row as a JSON object whose keys keep the header order.
+func csvObject(header, rec []string) json.RawMessage {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, h := range header {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(jsonString(h))
+		b.WriteByte(':')
+		b.Write(jsonString(rec[i]))
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+func csvArray(rec []string) json.RawMessage {
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, f := range rec {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(jsonString(f))
+	}
+	b.WriteByte(']')
+	return b.Bytes()
+}
+
+// jsonString encodes s as a JSON string without HTML escaping.
+func jsonString(s string) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}

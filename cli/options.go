@@ -1,0 +1,259 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/runspaces/rsh/builtins"
+	"github.com/runspaces/rsh/vm"
+)
+
+// usageError is a mistake in how rsh was invoked: exit code 2, with a
+// pointer to the help.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// allowAll is the value pflag gives an --allow-* flag written without "=".
+const allowAll = "<all>"
+
+// runOptions is everything `rsh run` was asked to do, validated.
+type runOptions struct {
+	help      bool
+	eval      string
+	evalSet   bool
+	script    string
+	files     []string
+	throttle  int
+	min       int
+	vars      []string
+	varsFile  string
+	params    []string
+	imports   []string
+	modPaths  []string
+	in        string
+	out       string
+	keepOrder bool
+	timeout   time.Duration
+	fresh     bool
+	verbose   bool
+	quiet     bool
+	summary   bool
+	allowNet  []string
+	allowRead []string
+	allowWrit []string
+	allowAll  bool
+
+	state vm.InitialState // built by validate
+}
+
+func newRunFlags(o *runOptions) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SetInterspersed(true)
+	fs.BoolVarP(&o.help, "help", "h", false, "")
+	fs.StringVarP(&o.eval, "eval", "e", "", "")
+	fs.IntVarP(&o.throttle, "throttle", "t", runtime.NumCPU(), "")
+	fs.IntVar(&o.min, "min", 0, "")
+	fs.StringArrayVar(&o.vars, "var", nil, "")
+	fs.StringVar(&o.varsFile, "vars", "", "")
+	fs.StringArrayVarP(&o.params, "param", "p", nil, "")
+	fs.StringArrayVarP(&o.imports, "import", "m", nil, "")
+	fs.StringArrayVar(&o.modPaths, "module-path", nil, "")
+	fs.StringVar(&o.in, "in", "auto", "")
+	fs.StringVar(&o.out, "out", "values", "")
+	fs.BoolVarP(&o.keepOrder, "keep-order", "k", false, "")
+	fs.DurationVar(&o.timeout, "timeout", 0, "")
+	fs.BoolVar(&o.fresh, "fresh", false, "")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "")
+	fs.BoolVar(&o.summary, "summary", false, "")
+	fs.StringSliceVar(&o.allowNet, "allow-net", nil, "")
+	fs.Lookup("allow-net").NoOptDefVal = allowAll
+	fs.StringSliceVar(&o.allowRead, "allow-read", nil, "")
+	fs.Lookup("allow-read").NoOptDefVal = allowAll
+	fs.StringSliceVar(&o.allowWrit, "allow-write", nil, "")
+	fs.Lookup("allow-write").NoOptDefVal = allowAll
+	fs.BoolVarP(&o.allowAll, "allow-all", "A", false, "")
+	return fs
+}
+
+// parseRun parses the arguments of `rsh run` and validates them.
+func parseRun(args []string) (*runOptions, error) {
+	o := &runOptions{}
+	fs := newRunFlags(o)
+	if err := fs.Parse(args); err != nil {
+		return nil, usagef("%v", err)
+	}
+	if o.help {
+		return o, nil
+	}
+	o.evalSet = fs.Changed("eval")
+	rest := fs.Args()
+	if o.evalSet {
+		o.files = rest
+	} else {
+		if len(rest) == 0 {
+			return nil, usagef("no script: give a SCRIPT file or -e CODE")
+		}
+		o.script, o.files = rest[0], rest[1:]
+	}
+	return o, o.validate()
+}
+
+// validate checks flag combinations in one place and builds the initial
+// state.
+func (o *runOptions) validate() error {
+	if o.throttle < 1 {
+		return usagef("--throttle %d: must be at least 1", o.throttle)
+	}
+	if o.min < 0 || o.min > o.throttle {
+		return usagef("--min %d: must be between 0 and the throttle (%d)", o.min, o.throttle)
+	}
+	switch o.in {
+	case "auto", "text", "json", "csv":
+	default:
+		return usagef("--in %q: want auto, text, json or csv", o.in)
+	}
+	switch o.out {
+	case "values", "json", "records":
+	default:
+		return usagef("--out %q: want values, json or records", o.out)
+	}
+	if o.timeout < 0 {
+		return usagef("--timeout %s: must not be negative", o.timeout)
+	}
+	if o.verbose && o.quiet {
+		return usagef("--verbose and --quiet cannot be used together")
+	}
+	if o.evalSet && strings.TrimSpace(o.eval) == "" {
+		return usagef("-e: the code is empty")
+	}
+
+	st := &o.state
+	st.Timeout = o.timeout
+	st.Imports = o.imports
+	st.ModulePaths = o.modPaths
+	for _, dir := range o.modPaths {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return usagef("--module-path %s: not a directory", dir)
+		}
+	}
+	if o.varsFile != "" {
+		vars, err := readVarsFile(o.varsFile)
+		if err != nil {
+			return usagef("--vars %s: %v", o.varsFile, err)
+		}
+		st.Variables = vars
+	}
+	for _, kv := range o.vars {
+		name, val, err := splitAssign(kv)
+		if err != nil {
+			return usagef("--var %s", err)
+		}
+		// A --var overrides the same name from --vars.
+		replaced := false
+		for i := range st.Variables {
+			if st.Variables[i].Name == name {
+				st.Variables[i].Value, replaced = val, true
+			}
+		}
+		if !replaced {
+			st.Variables = append(st.Variables, vm.Variable{Name: name, Value: val})
+		}
+	}
+	if len(o.params) > 0 {
+		st.Params = map[string]any{}
+		for _, kv := range o.params {
+			name, val, err := splitAssign(kv)
+			if err != nil {
+				return usagef("--param %s", err)
+			}
+			st.Params[name] = val
+		}
+	}
+
+	perms, err := permissions(o)
+	if err != nil {
+		return err
+	}
+	st.Permissions = perms
+	return nil
+}
+
+// splitAssign splits NAME=VALUE; VALUE is JSON when it parses as JSON,
+// otherwise a string.
+func splitAssign(kv string) (string, any, error) {
+	name, val, ok := strings.Cut(kv, "=")
+	if !ok || name == "" {
+		return "", nil, fmt.Errorf("%q: want NAME=VALUE", kv)
+	}
+	return name, jsonOrString(val), nil
+}
+
+func jsonOrString(s string) any {
+	if json.Valid([]byte(s)) {
+		return json.RawMessage(s)
+	}
+	return s
+}
+
+func readVarsFile(path string) ([]vm.Variable, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errors.New("no such file")
+		}
+		return nil, err
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, fmt.Errorf("want a JSON object of NAME: VALUE: %w", err)
+	}
+	vars := make([]vm.Variable, 0, len(obj))
+	for name, raw := range obj {
+		vars = append(vars, vm.Variable{Name: name, Value: raw})
+	}
+	sort.Slice(vars, func(i, j int) bool { return vars[i].Name < vars[j].Name })
+	return vars, nil
+}
+
+func permissions(o *runOptions) (builtins.Permissions, error) {
+	var p builtins.Permissions
+	if o.allowAll {
+		p.Net.All, p.Read.All, p.Write.All = true, true, true
+		return p, nil
+	}
+	list := func(vals []string) (all bool, rest []string) {
+		for _, v := range vals {
+			switch v = strings.TrimSpace(v); v {
+			case allowAll:
+				all = true
+			case "":
+			default:
+				rest = append(rest, v)
+			}
+		}
+		return all, rest
+	}
+	p.Net.All, p.Net.Allow = list(o.allowNet)
+	p.Read.All, p.Read.Roots = list(o.allowRead)
+	p.Write.All, p.Write.Roots = list(o.allowWrit)
+	if err := p.Validate(); err != nil {
+		return p, usagef("%v", err)
+	}
+	return p, nil
+}

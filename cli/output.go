@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/runspaces/rsh/vm"
+)
+
+// outputBufferSize buffers stdout so that a million small results cost a
+// few hundred writes, not a million.
+const outputBufferSize = 64 << 10
+
+// flushInterval bounds how long a result may sit in the stdout buffer, so
+// output of a slow run still appears as it is produced.
+const flushInterval = 100 * time.Millisecond
+
+// shortInputLen is how much of an item's input stderr messages show.
+const shortInputLen = 40
+
+// output writes results: values or records to stdout, stream messages to
+// stderr tagged with the item's seq and a short form of its input.
+type output struct {
+	mode           string
+	verbose, quiet bool
+
+	mu     sync.Mutex
+	w      *bufio.Writer
+	dirty  bool
+	stderr interface{ Write([]byte) (int, error) }
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func newOutput(env Env, o *runOptions) *output {
+	out := &output{
+		mode:    o.out,
+		verbose: o.verbose,
+		quiet:   o.quiet,
+		w:       bufio.NewWriterSize(env.Stdout, outputBufferSize),
+		stderr:  env.Stderr,
+		done:    make(chan struct{}),
+	}
+	out.wg.Add(1)
+	go out.flusher()
+	return out
+}
+
+func (o *output) flusher() {
+	defer o.wg.Done()
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.done:
+			return
+		case <-t.C:
+			o.mu.Lock()
+			if o.dirty {
+				o.w.Flush()
+				o.dirty = false
+			}
+			o.mu.Unlock()
+		}
+	}
+}
+
+func (o *output) flush() {
+	o.mu.Lock()
+	o.w.Flush()
+	o.dirty = false
+	o.mu.Unlock()
+}
+
+func (o *output) close() {
+	close(o.done)
+	o.wg.Wait()
+	o.flush()
+}
+
+func (o *output) result(r *vm.Result) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.messages(r)
+	switch o.mode {
+	case "records":
+		b, err := json.Marshal(r)
+		if err != nil {
+			fmt.Fprintf(o.stderr, "rsh: #%d: encoding record: %v\n", r.Seq, err)
+			return
+		}
+		o.w.Write(b)
+		o.w.WriteByte('\n')
+	case "json":
+		for _, v := range r.Output {
+			o.w.Write(v)
+			o.w.WriteByte('\n')
+		}
+	default:
+		for _, v := range r.Output {
+			if len(v) > 0 && v[0] == '"' {
+				var s string
+				if json.Unmarshal(v, &s) == nil {
+					o.w.WriteString(s)
+					o.w.WriteByte('\n')
+					continue
+				}
+			}
+			o.w.Write(v)
+			o.w.WriteByte('\n')
+		}
+	}
+	o.dirty = true
+}
+
+// messages writes the item's stream messages and failure to stderr. With
+// records on stdout, the streams are in the records, so only failures are
+// repeated on stderr.
+func (o *output) messages(r *vm.Result) {
+	tag := fmt.Sprintf("#%d %s", r.Seq, short(r.Input))
+	line := func(kind, msg string) {
+		if kind != "" {
+			kind += ": "
+		}
+		fmt.Fprintf(o.stderr, "%s: %s%s\n", tag, kind, msg)
+	}
+	if o.mode != "records" {
+		if !o.quiet {
+			for _, m := range r.Information {
+				line("", m)
+			}
+			for _, m := range r.Warnings {
+				line("warning", m)
+			}
+		}
+		if o.verbose {
+			for _, m := range r.Verbose {
+				line("verbose", m)
+			}
+		}
+		for _, m := range r.Errors {
+			line("error", m)
+		}
+	}
+	msg := ""
+	if r.Error != nil {
+		msg = r.Error.Message
+	}
+	switch r.Status {
+	case vm.Exception:
+		if o.verbose && r.Error != nil && r.Error.Stack != "" {
+			msg = r.Error.Stack
+		} else if loc := firstFrame(r.Error); loc != "" {
+			msg += " (at " + loc + ")"
+		}
+		line("exception", msg)
+	case vm.Timeout:
+		line("timeout", msg)
+	case vm.Stopped:
+		line("stopped", msg)
+	case vm.InvalidInput:
+		line("invalid input", msg)
+	}
+}
+
+// firstFrame returns the location of the innermost frame of a JS stack,
+// such as "script.js:3:9".
+func firstFrame(e *vm.ErrorInfo) string {
+	if e == nil {
+		return ""
+	}
+	for _, l := range strings.Split(e.Stack, "\n") {
+		l = strings.TrimSpace(l)
+		if !strings.HasPrefix(l, "at ") {
+			continue
+		}
+		l = strings.TrimPrefix(l, "at ")
+		if i := strings.LastIndex(l, "("); i >= 0 && strings.HasSuffix(l, ")") {
+			inner := l[i+1 : len(l)-1]
+			// goja frames read "f (file.js:3:9(12))"; the last
+			// parenthesised part is a bytecode offset.
+			if j := strings.Index(inner, "("); j >= 0 {
+				inner = inner[:j]
+			}
+			if strings.Contains(inner, ":") {
+				return inner
+			}
+			l = l[:i]
+		}
+		if k := strings.Index(l, "("); k >= 0 {
+			l = l[:k]
+		}
+		return strings.TrimSpace(l)
+	}
+	return ""
+}
+
+// short renders an input for a stderr message: strings without quotes,
+// anything else as JSON, cut to shortInputLen runes.
+func short(raw json.RawMessage) string {
+	s := string(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			s = str
+		}
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) > shortInputLen {
+		rs := []rune(s)
+		s = string(rs[:shortInputLen-1]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,380 @@
+// Package pool runs a script over a stream of items in a pool of runspaces,
+// like PowerShell's RunspacePool and ForEach-Object -Parallel.
+//
+// Guarantees, each tested:
+//   - Exactly one result per item taken from the input, whatever happens to
+//     it: success, exception, timeout, a broken runspace, or cancellation
+//     (items taken but not finished report vm.Stopped).
+//   - At most Throttle items run at once in a Pool, across all its concurrent
+//     runs, and at most the Limiter's size across every Pool sharing it.
+//   - A runspace is used by one goroutine at a time; one that was
+//     interrupted or panicked is closed and replaced, never reused.
+//   - With KeepOrder, results come in input order, and at most Window items
+//     are taken from the input ahead of the next result to be delivered, so
+//     memory stays bounded however slow an early item is.
+package pool
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"runtime"
+	"sync"
+
+	"github.com/runspaces/rsh/vm"
+)
+
+// DefaultWindowPerRunspace sizes the reorder window when Options.Window is
+// zero: enough items per runspace that one slow item does not starve the
+// others for long, while keeping the buffer small.
+const DefaultWindowPerRunspace = 64
+
+// ErrClosed is reported for items run on a closed pool.
+var ErrClosed = errors.New("pool: closed")
+
+// Limiter bounds how many items run at once across every Pool that shares
+// it, for example the jobs of one job manager.
+type Limiter struct{ sem chan struct{} }
+
+// NewLimiter returns a Limiter that lets n items run at once (n >= 1).
+func NewLimiter(n int) *Limiter {
+	if n < 1 {
+		panic("pool: NewLimiter: n must be >= 1")
+	}
+	return &Limiter{sem: make(chan struct{}, n)}
+}
+
+// Size returns the number of items the limiter lets run at once.
+func (l *Limiter) Size() int { return cap(l.sem) }
+
+func (l *Limiter) acquire(ctx context.Context) bool {
+	if l == nil {
+		return true
+	}
+	select {
+	case l.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (l *Limiter) release() {
+	if l != nil {
+		<-l.sem
+	}
+}
+
+// Options configure a Pool.
+type Options struct {
+	// Factory makes the runspaces: the script and its initial state.
+	Factory *vm.Factory
+	// Throttle is the most items running at once; 0 means runtime.NumCPU().
+	Throttle int
+	// Min runspaces are created by New, before any item; at least one is
+	// always created so that a script that fails to initialise is reported
+	// before any input is read.
+	Min int
+	// Fresh gives every item a new runspace (full isolation, slower).
+	Fresh bool
+	// KeepOrder delivers results in input order.
+	KeepOrder bool
+	// Window bounds, with KeepOrder, how many items may be taken ahead of
+	// the next result to deliver; 0 means DefaultWindowPerRunspace*Throttle.
+	Window int
+	// Limiter, when set, is shared with other pools to bound their total.
+	Limiter *Limiter
+}
+
+// Item is one input of a run.
+type Item struct {
+	// Value is the item passed to the script: JSON data (a json.RawMessage
+	// is parsed in the runspace) or a string.
+	Value any
+	// Input is the item as JSON for the result record; when nil it is
+	// derived from Value.
+	Input json.RawMessage
+	// Err, when set, means the input could not be decoded: the item is not
+	// run and its result has status vm.InvalidInput.
+	Err error
+}
+
+// Pool runs items on runspaces. It is safe for concurrent use; several runs
+// may share it and its throttle.
+type Pool struct {
+	opts  Options
+	own   *Limiter // the pool's throttle
+	mu    sync.Mutex
+	idle  []*vm.Runspace
+	close bool
+}
+
+// New makes a pool and its first runspaces. It returns a *vm.InitError if
+// the script fails to initialise.
+func New(ctx context.Context, opts Options) (*Pool, error) {
+	if opts.Factory == nil {
+		return nil, errors.New("pool: Options.Factory is nil")
+	}
+	if opts.Throttle <= 0 {
+		opts.Throttle = runtime.NumCPU()
+	}
+	if opts.Min < 0 || opts.Min > opts.Throttle {
+		return nil, fmt.Errorf("pool: min %d must be between 0 and the throttle %d", opts.Min, opts.Throttle)
+	}
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindowPerRunspace * opts.Throttle
+	}
+	if opts.Window < opts.Throttle {
+		opts.Window = opts.Throttle
+	}
+	p := &Pool{opts: opts, own: NewLimiter(opts.Throttle)}
+	for i := 0; i < max(opts.Min, 1); i++ {
+		rs, err := opts.Factory.NewRunspace(ctx)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.idle = append(p.idle, rs)
+	}
+	return p, nil
+}
+
+// Close closes the idle runspaces; runs still going close theirs as they
+// finish. Items run after Close report ErrClosed.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle, p.close = nil, true
+	p.mu.Unlock()
+	for _, rs := range idle {
+		rs.Close()
+	}
+}
+
+func (p *Pool) get(ctx context.Context) (*vm.Runspace, error) {
+	p.mu.Lock()
+	if p.close {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if n := len(p.idle); n > 0 {
+		rs := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return rs, nil
+	}
+	p.mu.Unlock()
+	return p.opts.Factory.NewRunspace(ctx)
+}
+
+func (p *Pool) put(rs *vm.Runspace) {
+	if rs == nil {
+		return
+	}
+	if p.opts.Fresh || !rs.Usable() {
+		rs.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.close {
+		p.mu.Unlock()
+		rs.Close()
+		return
+	}
+	p.idle = append(p.idle, rs)
+	p.mu.Unlock()
+}
+
+// job is an item with its position.
+type job struct {
+	seq  int64
+	item Item
+}
+
+// Run runs the script over items and returns the results as they finish
+// (or in input order with KeepOrder). Items are read as they are needed, so
+// memory stays bounded for unbounded input.
+//
+// When ctx is cancelled, Run stops taking items, interrupts the running
+// ones, and every item already taken yields a vm.Stopped result. Breaking
+// out of the returned sequence cancels the rest of the run. Run returns
+// once every runspace it used has been released; if items is blocked in a
+// read at that moment, the goroutine reading it exits at its next yield.
+func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Result] {
+	return func(yield func(*vm.Result) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+
+		in := make(chan Item)
+		quit := make(chan struct{})
+		go func() { // reader: the only goroutine that touches items
+			defer close(in)
+			for it := range items {
+				select {
+				case in <- it:
+				case <-quit:
+					return
+				}
+			}
+		}()
+
+		throttle := p.opts.Throttle
+		work := make(chan job)
+		results := make(chan *vm.Result, throttle)
+		var window chan struct{}
+		if p.opts.KeepOrder {
+			window = make(chan struct{}, p.opts.Window)
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { // feeder: numbers items and hands them to workers
+			defer wg.Done()
+			defer close(work)
+			defer close(quit)
+			var seq int64
+			for {
+				var it Item
+				var ok bool
+				select {
+				case it, ok = <-in:
+				case <-ctx.Done():
+					return
+				}
+				if !ok {
+					return
+				}
+				seq++
+				j := job{seq: seq, item: it}
+				if window != nil {
+					select {
+					case window <- struct{}{}:
+					case <-ctx.Done():
+					}
+				}
+				// Workers drain work until it is closed, so this send
+				// completes even after cancellation; the job then
+				// reports Stopped.
+				work <- j
+			}
+		}()
+		for range throttle {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.worker(ctx, work, results)
+			}()
+		}
+		go func() {
+			wg.Wait()
+			close(results)
+		}()
+
+		deliver := yield
+		stopped := false
+		if p.opts.KeepOrder {
+			deliver = orderer(yield, window)
+		}
+		for res := range results {
+			if stopped {
+				continue // drain so workers can finish
+			}
+			if !deliver(res) {
+				stopped = true
+				cancel()
+			}
+		}
+	}
+}
+
+// orderer returns a delivery function that buffers results and passes them
+// to yield in seq order, releasing a window slot for each one delivered.
+func orderer(yield func(*vm.Result) bool, window chan struct{}) func(*vm.Result) bool {
+	pending := make(map[int64]*vm.Result)
+	next := int64(1)
+	return func(res *vm.Result) bool {
+		pending[res.Seq] = res
+		for {
+			r, ok := pending[next]
+			if !ok {
+				return true
+			}
+			delete(pending, next)
+			next++
+			// Every job took a slot, except those numbered after
+			// cancellation, when the window no longer matters: hence
+			// the non-blocking release.
+			select {
+			case <-window:
+			default:
+			}
+			if !yield(r) {
+				return false
+			}
+		}
+	}
+}
+
+// worker runs jobs until work is closed, holding at most one runspace.
+func (p *Pool) worker(ctx context.Context, work <-chan job, results chan<- *vm.Result) {
+	var rs *vm.Runspace
+	defer func() { p.put(rs) }()
+	for j := range work {
+		res := p.runJob(ctx, j, &rs)
+		res.Seq = j.seq
+		res.Input = input(j.item)
+		results <- res
+	}
+}
+
+func (p *Pool) runJob(ctx context.Context, j job, rs **vm.Runspace) *vm.Result {
+	if j.item.Err != nil {
+		return &vm.Result{Status: vm.InvalidInput, Attempts: 0, Error: &vm.ErrorInfo{Message: j.item.Err.Error()}}
+	}
+	if ctx.Err() != nil || !p.own.acquire(ctx) {
+		return stoppedResult()
+	}
+	defer p.own.release()
+	if !p.opts.Limiter.acquire(ctx) {
+		return stoppedResult()
+	}
+	defer p.opts.Limiter.release()
+	if *rs == nil {
+		r, err := p.get(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return stoppedResult()
+			}
+			return &vm.Result{Status: vm.Exception, Attempts: 1, Error: &vm.ErrorInfo{Message: err.Error()}}
+		}
+		*rs = r
+	}
+	res := (*rs).Invoke(ctx, j.item.Value)
+	if p.opts.Fresh || !(*rs).Usable() {
+		(*rs).Close()
+		*rs = nil
+	}
+	return res
+}
+
+func stoppedResult() *vm.Result {
+	return &vm.Result{Status: vm.Stopped, Attempts: 0, Error: &vm.ErrorInfo{Message: "stopped before it started"}}
+}
+
+func input(it Item) json.RawMessage {
+	if it.Input != nil {
+		return it.Input
+	}
+	switch v := it.Value.(type) {
+	case json.RawMessage:
+		return v
+	case nil:
+		return json.RawMessage("null")
+	}
+	raw, err := json.Marshal(it.Value)
+	if err != nil {
+		return json.RawMessage("null")
+	}
+	return raw
+}

@@ -1,0 +1,155 @@
+package vm
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"math/big"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/dop251/goja"
+)
+
+// errNotSerialisable is returned for values JSON cannot represent.
+var errNotSerialisable = errors.New("value cannot be serialised as JSON")
+
+// encodeValue returns the JSON text of v, as JSON.stringify would write it,
+// with undefined, functions and symbols as null. Primitives take a fast path
+// that does not enter the JavaScript engine.
+func (r *Runspace) encodeValue(v goja.Value) (json.RawMessage, error) {
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		return json.RawMessage("null"), nil
+	}
+	if _, isObj := v.(*goja.Object); !isObj {
+		switch x := v.Export().(type) {
+		case int64:
+			return strconv.AppendInt(nil, x, 10), nil
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return json.RawMessage("null"), nil
+			}
+			return json.RawMessage(v.String()), nil
+		case string:
+			return appendJSONString(nil, x), nil
+		case bool:
+			if x {
+				return json.RawMessage("true"), nil
+			}
+			return json.RawMessage("false"), nil
+		case *big.Int:
+			return nil, errors.New("a BigInt " + errNotSerialisable.Error())
+		default:
+			return json.RawMessage("null"), nil
+		}
+	}
+	s, err := r.stringify(goja.Undefined(), v)
+	if err != nil {
+		return nil, err
+	}
+	if goja.IsUndefined(s) {
+		return json.RawMessage("null"), nil
+	}
+	return json.RawMessage(s.String()), nil
+}
+
+// appendJSONString appends s as a JSON string the way JSON.stringify writes
+// it: only quotes, backslashes and control characters are escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, s[start:i]...)
+				b = append(b, `\ufffd`...)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"':
+			b = append(b, '\\', '"')
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// toJS converts an item or variable value into a fresh JavaScript value of
+// this runspace: strings and numbers directly, anything else through JSON so
+// that the result is a deep copy made of native JavaScript objects (never a
+// wrapped Go map or slice shared with another runspace).
+func (r *Runspace) toJS(v any) (goja.Value, error) {
+	switch x := v.(type) {
+	case nil:
+		return goja.Null(), nil
+	case string:
+		return r.rt.ToValue(x), nil
+	case float64, int, int64, int32, bool:
+		return r.rt.ToValue(x), nil
+	case json.RawMessage:
+		return r.parseJSON(x)
+	case []byte:
+		return r.parseJSON(x)
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return r.parseJSON(raw)
+}
+
+func (r *Runspace) parseJSON(raw []byte) (goja.Value, error) {
+	if isSmallJSONInt(raw) {
+		n, _ := strconv.ParseInt(string(raw), 10, 64)
+		return r.rt.ToValue(n), nil
+	}
+	return r.jsonParse(goja.Undefined(), r.rt.ToValue(string(raw)))
+}
+
+// isSmallJSONInt reports whether raw is a JSON integer literal that fits in
+// 15 digits (exact as a float64), so it can skip JSON.parse. "-0" is left to
+// JSON.parse, which keeps its sign.
+func isSmallJSONInt(raw []byte) bool {
+	d := raw
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 15 || (d[0] == '0' && len(raw) > 1) {
+		return false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,278 @@
+// Package vm runs rsh script blocks in runspaces: one isolated goja runtime
+// each, seeded from an InitialState.
+//
+// A Script is compiled once and shared. A Factory binds a Script to an
+// InitialState and makes Runspaces; each Runspace evaluates the script once
+// (its init) to obtain the item function, then runs that function for one
+// item at a time with Invoke.
+//
+// A Runspace is not safe for concurrent use: it is owned by one goroutine at
+// a time, and the only call another goroutine makes on it is the interrupt
+// that Invoke arranges when the item's context ends. A Factory is safe for
+// concurrent use.
+package vm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja_nodejs/require"
+
+	"github.com/runspaces/rsh/builtins"
+	"github.com/runspaces/rsh/builtins/fs"
+	"github.com/runspaces/rsh/builtins/sleep"
+	"github.com/runspaces/rsh/builtins/streams"
+	"github.com/runspaces/rsh/builtins/tcp"
+)
+
+// builtinModules maps each builtin module name to its loader constructor.
+var builtinModules = map[string]func(*builtins.Env) require.ModuleLoader{
+	sleep.ModuleName:          sleep.Require,
+	tcp.ModuleName:            tcp.Require,
+	fs.ModuleName:             fs.Require,
+	streams.ModuleName:        streams.Require,
+	streams.ConsoleModuleName: streams.RequireConsole,
+}
+
+// BuiltinModules returns the names of the builtin modules, for help texts.
+func BuiltinModules() []string {
+	return []string{fs.ModuleName, sleep.ModuleName, streams.ModuleName, tcp.ModuleName, streams.ConsoleModuleName}
+}
+
+// reservedGlobals are names a variable or import may not take.
+var reservedGlobals = map[string]bool{
+	"emit": true, "writeError": true, "writeWarning": true, "writeVerbose": true,
+	"writeProgress": true, "console": true, "require": true, "sleep": true,
+	"setTimeout": true, "setInterval": true, "setImmediate": true, "clearTimeout": true,
+	"clearInterval": true, "clearImmediate": true, "module": true, "exports": true,
+	"__filename": true, "__dirname": true, "globalThis": true,
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
+
+// import is one resolved InitialState.Imports entry.
+type importSpec struct {
+	global string // name of the global
+	spec   string // builtin name or absolute file path
+}
+
+// Factory makes runspaces for one script and initial state.
+type Factory struct {
+	script      *Script
+	state       InitialState
+	variables   []variableJSON
+	paramsJSON  string
+	imports     []importSpec
+	roots       []string // resolved module roots
+	registry    *require.Registry
+	maxStack    int
+	freeze      *goja.Program
+	nextID      atomic.Int64
+	envs        sync.Map // *goja.Runtime -> *builtins.Env
+	importFiles map[string]bool
+}
+
+type variableJSON struct {
+	name string
+	json string
+}
+
+// NewFactory checks state against script and prepares what every runspace
+// shares: the module registry, the module roots and the serialised
+// variables. It does not run the script; NewRunspace does.
+func NewFactory(script *Script, state InitialState) (*Factory, error) {
+	if script == nil {
+		return nil, errors.New("vm: nil script")
+	}
+	f := &Factory{script: script, state: state, maxStack: state.MaxCallStackSize, importFiles: map[string]bool{}}
+	if f.maxStack <= 0 {
+		f.maxStack = DefaultMaxCallStackSize
+	}
+	seen := map[string]bool{}
+	for _, v := range state.Variables {
+		if !identifier.MatchString(v.Name) {
+			return nil, fmt.Errorf("variable %q: not a valid JavaScript identifier", v.Name)
+		}
+		if reservedGlobals[v.Name] {
+			return nil, fmt.Errorf("variable %q: the name is taken by a builtin", v.Name)
+		}
+		if seen[v.Name] {
+			return nil, fmt.Errorf("variable %q: set twice", v.Name)
+		}
+		seen[v.Name] = true
+		raw, err := marshalData(v.Value)
+		if err != nil {
+			return nil, fmt.Errorf("variable %q: %w", v.Name, err)
+		}
+		f.variables = append(f.variables, variableJSON{v.Name, string(raw)})
+	}
+	params := state.Params
+	if params == nil {
+		params = map[string]any{}
+	}
+	raw, err := marshalData(params)
+	if err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
+	f.paramsJSON = string(raw)
+
+	roots := append([]string{script.Dir()}, state.ModulePaths...)
+	for _, root := range roots {
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			return nil, fmt.Errorf("module path %s: %w", root, err)
+		}
+		resolved, err := filepath.EvalSymlinks(abs)
+		if err != nil {
+			return nil, fmt.Errorf("module path %s: %w", root, err)
+		}
+		f.roots = append(f.roots, resolved)
+	}
+
+	for _, imp := range state.Imports {
+		spec, err := f.resolveImport(imp)
+		if err != nil {
+			return nil, err
+		}
+		if seen[spec.global] || reservedGlobals[spec.global] && spec.global != spec.spec {
+			return nil, fmt.Errorf("import %s: the global %q is already taken", imp, spec.global)
+		}
+		seen[spec.global] = true
+		f.imports = append(f.imports, spec)
+	}
+
+	f.registry = require.NewRegistry(require.WithLoader(f.loadSource))
+	for name, loader := range builtinModules {
+		f.registry.RegisterNativeModule(name, f.nativeLoader(loader))
+	}
+	f.freeze, err = goja.Compile("<freeze>", `(function freeze(o) {
+		if (o !== null && typeof o === "object" && !Object.isFrozen(o)) {
+			Object.freeze(o);
+			for (const k of Object.keys(o)) freeze(o[k]);
+		}
+		return o;
+	})`, true)
+	if err != nil {
+		return nil, fmt.Errorf("vm: %w", err)
+	}
+	return f, nil
+}
+
+// Script returns the factory's script.
+func (f *Factory) Script() *Script { return f.script }
+
+// State returns the factory's initial state.
+func (f *Factory) State() InitialState { return f.state }
+
+func (f *Factory) resolveImport(imp string) (importSpec, error) {
+	name, spec, hasName := strings.Cut(imp, "=")
+	if !hasName {
+		spec, name = imp, ""
+	}
+	if spec == "" {
+		return importSpec{}, fmt.Errorf("import %q: empty module name", imp)
+	}
+	if _, ok := builtinModules[spec]; ok {
+		if name == "" {
+			name = spec
+		}
+	} else {
+		abs, err := filepath.Abs(spec)
+		if err != nil {
+			return importSpec{}, fmt.Errorf("import %s: %w", spec, err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return importSpec{}, fmt.Errorf("import %s: not a builtin module (%s) and not a file: %w", spec, strings.Join(BuiltinModules(), ", "), err)
+		}
+		resolved, err := filepath.EvalSymlinks(abs)
+		if err != nil {
+			return importSpec{}, fmt.Errorf("import %s: %w", spec, err)
+		}
+		spec = resolved
+		// A file named on the command line is trusted, and so is its
+		// directory, so that its own relative requires work.
+		f.importFiles[resolved] = true
+		f.roots = append(f.roots, filepath.Dir(resolved))
+		if name == "" {
+			base := filepath.Base(resolved)
+			name = strings.TrimSuffix(base, filepath.Ext(base))
+			name = regexp.MustCompile(`[^A-Za-z0-9_$]`).ReplaceAllString(name, "_")
+		}
+	}
+	if !identifier.MatchString(name) {
+		return importSpec{}, fmt.Errorf("import %s: %q is not a valid global name; use NAME=%s", imp, name, spec)
+	}
+	return importSpec{global: name, spec: spec}, nil
+}
+
+func (f *Factory) nativeLoader(mk func(*builtins.Env) require.ModuleLoader) require.ModuleLoader {
+	return func(rt *goja.Runtime, module *goja.Object) {
+		env, ok := f.envs.Load(rt)
+		if !ok {
+			panic(rt.NewGoError(errors.New("vm: runtime not made by this factory")))
+		}
+		mk(env.(*builtins.Env))(rt, module)
+	}
+}
+
+// ErrOutsideRoots is returned when require names a file outside the module
+// roots.
+var ErrOutsideRoots = errors.New("outside the module roots (the script's directory tree and --module-path)")
+
+// loadSource is the require source loader: it loads JS and JSON files only
+// from the module roots, after resolving symlinks.
+func (f *Factory) loadSource(path string) ([]byte, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	resolved, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, require.ModuleFileDoesNotExistError
+		}
+		return nil, err
+	}
+	if !f.importFiles[resolved] && !within(f.roots, resolved) {
+		return nil, fmt.Errorf("require %s: %w", path, ErrOutsideRoots)
+	}
+	fi, err := os.Stat(resolved)
+	if err != nil || fi.IsDir() {
+		return nil, require.ModuleFileDoesNotExistError
+	}
+	return os.ReadFile(resolved)
+}
+
+func within(roots []string, path string) bool {
+	for _, root := range roots {
+		rel, err := filepath.Rel(root, path)
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel) {
+			return true
+		}
+	}
+	return false
+}
+
+// marshalData serialises a variable or parameter value as JSON.
+func marshalData(v any) ([]byte, error) {
+	switch x := v.(type) {
+	case json.RawMessage:
+		if !json.Valid(x) {
+			return nil, errors.New("invalid JSON")
+		}
+		return x, nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("value is not JSON data: %w", err)
+	}
+	return raw, nil
+}

@@ -1,0 +1,416 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja_nodejs/require"
+
+	"github.com/runspaces/rsh/builtins"
+	"github.com/runspaces/rsh/builtins/sleep"
+	"github.com/runspaces/rsh/builtins/streams"
+)
+
+// errItemTimeout is the cancellation cause of an item whose timeout fired.
+var errItemTimeout = errors.New("item timed out")
+
+// InitError is a runspace whose script failed to initialise: it threw, or
+// did not produce a function.
+type InitError struct {
+	Script string
+	Err    error
+}
+
+func (e *InitError) Error() string { return fmt.Sprintf("%s: init: %v", e.Script, e.Err) }
+func (e *InitError) Unwrap() error { return e.Err }
+
+// Runspace is one isolated JavaScript runtime that has evaluated the script
+// and holds its item function. See the package comment for who may call it.
+type Runspace struct {
+	f      *Factory
+	id     int
+	rt     *goja.Runtime
+	env    *builtins.Env
+	loop   loop
+	fn     goja.Callable
+	params goja.Value
+	broken bool
+	closed bool
+	cur    *Result // the item being run; streams append to it
+
+	stringify goja.Callable
+	jsonParse goja.Callable
+}
+
+// ID returns the runspace's number, unique within its factory, from 1.
+func (r *Runspace) ID() int { return r.id }
+
+// Usable reports whether the runspace may run another item. A runspace that
+// was interrupted, overflowed its stack or panicked is not.
+func (r *Runspace) Usable() bool { return !r.broken && !r.closed }
+
+// Close releases the runspace. It is safe to call more than once.
+func (r *Runspace) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.loop.reset()
+	r.env.EndItem()
+	r.f.envs.Delete(r.rt)
+}
+
+// NewRunspace makes a runspace and runs the script's init in it. ctx and the
+// state's Timeout bound the init. The error is an *InitError when the script
+// itself failed.
+func (f *Factory) NewRunspace(ctx context.Context) (rs *Runspace, err error) {
+	r := &Runspace{f: f, id: int(f.nextID.Add(1)), rt: goja.New()}
+	r.env = &builtins.Env{Permissions: &f.state.Permissions, Streams: (*streamSink)(r)}
+	r.rt.SetMaxCallStackSize(f.maxStack)
+	f.envs.Store(r.rt, r.env)
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	// Init runs with a throwaway result so that stream writes made by the
+	// script's top level (a console.log at load time) have somewhere to go.
+	r.cur = &Result{}
+	defer func() { r.cur = nil }()
+	if err := r.guard(ctx, r.setup); err != nil {
+		return nil, &InitError{Script: f.script.name, Err: err}
+	}
+	return r, nil
+}
+
+// setup builds the globals and evaluates the script.
+func (r *Runspace) setup() error {
+	rt, f := r.rt, r.f
+	f.registry.Enable(rt)
+	rt.Set("console", require.Require(rt, streams.ConsoleModuleName))
+	streams.Enable(rt, r.env)
+	sleep.Enable(rt, r.env)
+	r.loop.enable(rt)
+
+	jsonObj := rt.Get("JSON").ToObject(rt)
+	r.stringify, _ = goja.AssertFunction(jsonObj.Get("stringify"))
+	r.jsonParse, _ = goja.AssertFunction(jsonObj.Get("parse"))
+
+	for _, v := range f.variables {
+		val, err := r.jsonParse(goja.Undefined(), rt.ToValue(v.json))
+		if err != nil {
+			return fmt.Errorf("variable %s: %w", v.name, err)
+		}
+		rt.Set(v.name, val)
+	}
+	freeze, err := rt.RunProgram(f.freeze)
+	if err != nil {
+		return err
+	}
+	freezeFn, _ := goja.AssertFunction(freeze)
+	params, err := r.jsonParse(goja.Undefined(), rt.ToValue(f.paramsJSON))
+	if err != nil {
+		return fmt.Errorf("params: %w", err)
+	}
+	if r.params, err = freezeFn(goja.Undefined(), params); err != nil {
+		return err
+	}
+	for _, imp := range f.imports {
+		mod, err := r.require(imp.spec)
+		if err != nil {
+			return fmt.Errorf("import %s: %w", imp.spec, err)
+		}
+		rt.Set(imp.global, mod)
+	}
+
+	module := rt.NewObject()
+	exports := rt.NewObject()
+	module.Set("exports", exports)
+	rt.Set("module", module)
+	rt.Set("exports", exports)
+	name := f.script.name
+	if name != "-e" {
+		if abs, err := filepath.Abs(name); err == nil {
+			name = abs
+		}
+	}
+	rt.Set("__filename", name)
+	rt.Set("__dirname", f.script.dir)
+
+	completion, err := rt.RunProgram(f.script.prog)
+	if err != nil {
+		return err
+	}
+	got := module.Get("exports")
+	if fn, ok := goja.AssertFunction(got); ok {
+		r.fn = fn
+		return nil
+	}
+	if fn, ok := goja.AssertFunction(completion); ok {
+		r.fn = fn
+		return nil
+	}
+	return fmt.Errorf("the script must produce a function (set module.exports = function (item, params) {...} or end with a function expression), but module.exports is %s and the last expression is %s",
+		describe(got), describe(completion))
+}
+
+func (r *Runspace) require(spec string) (goja.Value, error) {
+	req, ok := goja.AssertFunction(r.rt.Get("require"))
+	if !ok {
+		return nil, errors.New("require is not enabled")
+	}
+	return req(goja.Undefined(), r.rt.ToValue(spec))
+}
+
+func describe(v goja.Value) string {
+	switch {
+	case v == nil || goja.IsUndefined(v):
+		return "undefined"
+	case goja.IsNull(v):
+		return "null"
+	}
+	if o, ok := v.(*goja.Object); ok {
+		if o.ClassName() == "Object" && len(o.Keys()) == 0 {
+			return "an empty object"
+		}
+		return "a " + strings.ToLower(o.ClassName())
+	}
+	return fmt.Sprintf("%s %s", v.ExportType(), v.String())
+}
+
+// guard runs fn on the runtime under ctx and the state's timeout: when ctx
+// ends, the runtime is interrupted. A Go panic from a builtin becomes an
+// error. If the runtime was interrupted or panicked, the runspace is marked
+// broken.
+func (r *Runspace) guard(ctx context.Context, fn func() error) (err error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if t := r.f.state.Timeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, t, errItemTimeout)
+		defer cancel()
+	}
+	r.env.SetContext(ctx)
+	stop := context.AfterFunc(ctx, func() { r.rt.Interrupt(context.Cause(ctx)) })
+	defer func() {
+		if !stop() {
+			// The interrupt was (or is being) delivered: this runtime
+			// can no longer be trusted to start clean.
+			r.broken = true
+		}
+		r.loop.reset()
+		r.env.EndItem()
+		r.env.SetContext(nil)
+	}()
+	defer func() {
+		if p := recover(); p != nil {
+			r.broken = true
+			err = &panicError{value: p, stack: string(debug.Stack())}
+		}
+	}()
+	err = fn()
+	if err == nil && ctx.Err() != nil {
+		// ctx ended while the item was finishing; the result stands.
+		return nil
+	}
+	if err != nil {
+		var interrupted *goja.InterruptedError
+		var overflow *goja.StackOverflowError
+		switch {
+		case errors.As(err, &interrupted), ctx.Err() != nil && isCtxErr(err):
+			r.broken = true
+			return &stopError{cause: context.Cause(ctx)}
+		case errors.As(err, &overflow):
+			r.broken = true
+		}
+	}
+	return err
+}
+
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errItemTimeout) || errors.Is(err, sleep.ErrInterrupted)
+}
+
+// stopError is an item or init ended by its context.
+type stopError struct{ cause error }
+
+func (e *stopError) Error() string {
+	if errors.Is(e.cause, errItemTimeout) {
+		return "timed out"
+	}
+	return "stopped: " + e.cause.Error()
+}
+
+// panicError is a Go panic recovered from a builtin.
+type panicError struct {
+	value any
+	stack string
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("internal error: %v", e.value) }
+
+// Invoke runs the item function for one item and returns its result. The
+// result's Seq, Input and Attempts are left for the caller. It never panics:
+// whatever the script does, there is a result.
+func (r *Runspace) Invoke(ctx context.Context, item any) *Result {
+	res := &Result{Runspace: r.id, Attempts: 1, StartedAt: time.Now()}
+	if r.closed || r.broken {
+		res.Status = Exception
+		res.Error = &ErrorInfo{Message: "vm: runspace is not usable"}
+		return res
+	}
+	r.cur = res
+	err := r.guard(ctx, func() error { return r.call(ctx, item) })
+	r.cur = nil
+	res.Duration = time.Since(res.StartedAt)
+	r.finish(res, err)
+	return res
+}
+
+func (r *Runspace) call(ctx context.Context, item any) error {
+	arg, err := r.toJS(item)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	ret, err := r.fn(goja.Undefined(), arg, r.params)
+	if err != nil {
+		return err
+	}
+	if o, ok := ret.(*goja.Object); ok {
+		if p, ok := o.Export().(*goja.Promise); ok {
+			if err := r.loop.await(r.env.Context(), p); err != nil {
+				if isCtxErr(err) {
+					return &stopError{cause: context.Cause(r.env.Context())}
+				}
+				return err
+			}
+			if p.State() == goja.PromiseStateRejected {
+				return &rejection{reason: p.Result()}
+			}
+			ret = p.Result()
+		}
+	}
+	if ret == nil || goja.IsUndefined(ret) {
+		return nil
+	}
+	return r.sink().Output(ret)
+}
+
+// rejection is a rejected promise returned by the item function.
+type rejection struct{ reason goja.Value }
+
+func (e *rejection) Error() string { return "promise rejected: " + e.reason.String() }
+
+// finish sets the status and error of res from the call's outcome.
+func (r *Runspace) finish(res *Result, err error) {
+	var stop *stopError
+	switch {
+	case err == nil && len(res.Errors) > 0:
+		res.Status = Error
+	case err == nil:
+		res.Status = Success
+	case errors.As(err, &stop):
+		if errors.Is(stop.cause, errItemTimeout) {
+			res.Status = Timeout
+			res.Error = &ErrorInfo{Message: fmt.Sprintf("timed out after %s", r.f.state.Timeout)}
+		} else {
+			res.Status = Stopped
+			res.Error = &ErrorInfo{Message: "stopped before it finished"}
+		}
+	default:
+		res.Status = Exception
+		res.Error = r.errorInfo(err)
+	}
+}
+
+// errorInfo extracts message and stack from a JavaScript exception, a
+// rejected promise's reason, or a Go error.
+func (r *Runspace) errorInfo(err error) *ErrorInfo {
+	var exc *goja.Exception
+	var rej *rejection
+	var overflow *goja.StackOverflowError
+	var pe *panicError
+	switch {
+	case errors.As(err, &rej):
+		return r.thrownInfo(rej.reason, "")
+	case errors.As(err, &exc):
+		return r.thrownInfo(exc.Value(), exc.String())
+	case errors.As(err, &overflow):
+		return &ErrorInfo{Message: "RangeError: Maximum call stack size exceeded", Stack: overflow.String()}
+	case errors.As(err, &pe):
+		return &ErrorInfo{Message: pe.Error(), Stack: pe.stack}
+	}
+	return &ErrorInfo{Message: err.Error()}
+}
+
+func (r *Runspace) thrownInfo(v goja.Value, fallbackStack string) *ErrorInfo {
+	info := &ErrorInfo{Stack: fallbackStack}
+	if o, ok := v.(*goja.Object); ok {
+		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) {
+			info.Stack = s.String()
+		}
+		if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
+			name := "Error"
+			if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
+				name = n.String()
+			}
+			info.Message = name + ": " + m.String()
+			return info
+		}
+	}
+	if v == nil {
+		info.Message = "undefined"
+	} else {
+		info.Message = v.String()
+	}
+	return info
+}
+
+// streamSink adapts a runspace to builtins.Streams: writes go to the result
+// of the item being run.
+type streamSink Runspace
+
+func (r *Runspace) sink() *streamSink { return (*streamSink)(r) }
+
+func (s *streamSink) Output(v goja.Value) error {
+	raw, err := (*Runspace)(s).encodeValue(v)
+	if err != nil {
+		return err
+	}
+	if s.cur != nil {
+		s.cur.Output = append(s.cur.Output, raw)
+	}
+	return nil
+}
+func (s *streamSink) Error(msg string) {
+	if s.cur != nil {
+		s.cur.Errors = append(s.cur.Errors, msg)
+	}
+}
+func (s *streamSink) Warning(msg string) {
+	if s.cur != nil {
+		s.cur.Warnings = append(s.cur.Warnings, msg)
+	}
+}
+func (s *streamSink) Verbose(msg string) {
+	if s.cur != nil {
+		s.cur.Verbose = append(s.cur.Verbose, msg)
+	}
+}
+func (s *streamSink) Information(msg string) {
+	if s.cur != nil {
+		s.cur.Information = append(s.cur.Information, msg)
+	}
+}
+func (s *streamSink) Progress(pct float64, status string) {
+	if s.cur != nil {
+		s.cur.Progress = append(s.cur.Progress, Progress{Percent: pct, Status: status})
+	}
+}

@@ -1,0 +1,116 @@
+package vm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/dop251/goja"
+)
+
+// Script is a compiled script block. It is compiled once and shared, read
+// only, by every runspace that runs it.
+type Script struct {
+	name string // as given: a file path or "-e"
+	dir  string // absolute directory that relative requires start from
+	prog *goja.Program
+}
+
+// Name returns the name the script was compiled under: its path, or "-e".
+func (s *Script) Name() string { return s.name }
+
+// Dir returns the absolute directory the script's relative requires resolve
+// from and whose tree they may load modules from.
+func (s *Script) Dir() string { return s.dir }
+
+// CompileError is a script that did not compile. Its message carries
+// file:line:column.
+type CompileError struct {
+	File         string
+	Line, Column int
+	Msg          string
+	Hint         string // extra advice, e.g. for import/export
+}
+
+func (e *CompileError) Error() string {
+	s := fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+	if e.Hint != "" {
+		s += " (" + e.Hint + ")"
+	}
+	return s
+}
+
+// Compile compiles src. name is used in error messages and stacks; dir is
+// the directory relative requires resolve from (the working directory when
+// empty).
+func Compile(name, dir, src string) (*Script, error) {
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("vm: compile %s: %w", name, err)
+		}
+		dir = wd
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("vm: compile %s: %w", name, err)
+	}
+	// A leading #! line is allowed so scripts can be executable.
+	if strings.HasPrefix(src, "#!") {
+		if i := strings.IndexByte(src, '\n'); i >= 0 {
+			src = "//" + src[2:]
+		} else {
+			src = ""
+		}
+	}
+	prog, err := goja.Compile(name, src, false)
+	if err != nil {
+		return nil, compileError(name, src, err)
+	}
+	return &Script{name: name, dir: absDir, prog: prog}, nil
+}
+
+// CompileFile reads and compiles the script at path.
+func CompileFile(path string) (*Script, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("script %s: no such file", path)
+		}
+		return nil, fmt.Errorf("script %s: %w", path, err)
+	}
+	return Compile(path, filepath.Dir(path), string(src))
+}
+
+var (
+	// goja reports "name: Line 3:7 message" for parse errors.
+	parsePos = regexp.MustCompile(`Line (\d+):(\d+) (.*)$`)
+	esmLine  = regexp.MustCompile(`(?m)^\s*(import\s*[\w{*'"]|export\s)`)
+)
+
+const esmHint = "rsh scripts are not ES modules: set module.exports = function (item, params) {...} and use require() instead of import/export"
+
+func compileError(name, src string, err error) error {
+	ce := &CompileError{File: name, Line: 1, Column: 1, Msg: err.Error()}
+	var se *goja.CompilerSyntaxError
+	if errors.As(err, &se) {
+		ce.Msg = se.Message
+		if se.File != nil {
+			p := se.File.Position(se.Offset)
+			ce.Line, ce.Column = p.Line, p.Column
+		}
+	}
+	if m := parsePos.FindStringSubmatch(ce.Msg); m != nil {
+		fmt.Sscan(m[1], &ce.Line)
+		fmt.Sscan(m[2], &ce.Column)
+		ce.Msg = m[3]
+	}
+	ce.Msg = "syntax error: " + strings.TrimPrefix(ce.Msg, "SyntaxError: ")
+	if loc := esmLine.FindStringIndex(src); loc != nil {
+		ce.Hint = esmHint
+	}
+	return ce
+}

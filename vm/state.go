@@ -1,0 +1,44 @@
+package vm
+
+import (
+	"time"
+
+	"github.com/runspaces/rsh/builtins"
+)
+
+// DefaultMaxCallStackSize bounds JavaScript call depth when InitialState
+// leaves it at zero. It is close to Node's default depth, deep enough for
+// honest recursive code and small enough that a runaway recursion fails in
+// milliseconds with a RangeError instead of exhausting memory.
+const DefaultMaxCallStackSize = 10000
+
+// Variable is a global variable seeded into every runspace, like a
+// PowerShell SessionStateVariableEntry.
+type Variable struct {
+	Name        string
+	Value       any // JSON data: nil, bool, numbers, string, []any, map[string]any, json.RawMessage, or anything json.Marshal accepts
+	Description string
+}
+
+// InitialState is what every runspace starts from. Values are copied into
+// each runspace, so runspaces never share mutable state through it.
+type InitialState struct {
+	// Variables become globals. Each runspace gets its own deep copy.
+	Variables []Variable
+	// Params is passed as the second argument of the item function, the
+	// same (frozen) object for every item.
+	Params map[string]any
+	// Imports binds modules as globals, like PowerShell's ImportPSModule:
+	// a builtin name ("fs", "tcp", "sleep"), a JS file path, or
+	// "NAME=SPEC" to choose the global's name.
+	Imports []string
+	// ModulePaths are extra directory roots that require may load JS files
+	// from, besides the script's own directory tree.
+	ModulePaths []string
+	// Permissions bound what builtins may touch. The zero value denies all.
+	Permissions builtins.Permissions
+	// Timeout bounds each item (and each runspace's init); zero means none.
+	Timeout time.Duration
+	// MaxCallStackSize bounds call depth; zero means DefaultMaxCallStackSize.
+	MaxCallStackSize int
+}
