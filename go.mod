@@ -12,4 +12,5 @@ require (
 	github.com/spf13/pflag v1.1.0 // indirect
 	go.uber.org/goleak v1.3.0 // indirect
 	golang.org/x/text v0.16.0 // indirect
+	golang.org/x/tools v0.26.0 // indirect
 )

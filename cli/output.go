@@ -155,7 +155,7 @@ func (o *output) messages(r *vm.Result) {
 	case vm.Exception:
 		if o.verbose && r.Error != nil && r.Error.Stack != "" {
 			msg = r.Error.Stack
-		} else if loc := firstFrame(r.Error); loc != "" {
+		} else if loc := vm.FirstFrame(r.Error.Stack); loc != "" {
 			msg += " (at " + loc + ")"
 		}
 		line("exception", msg)
@@ -166,38 +166,6 @@ func (o *output) messages(r *vm.Result) {
 	case vm.InvalidInput:
 		line("invalid input", msg)
 	}
-}
-
-// firstFrame returns the location of the innermost frame of a JS stack,
-// such as "script.js:3:9".
-func firstFrame(e *vm.ErrorInfo) string {
-	if e == nil {
-		return ""
-	}
-	for _, l := range strings.Split(e.Stack, "\n") {
-		l = strings.TrimSpace(l)
-		if !strings.HasPrefix(l, "at ") {
-			continue
-		}
-		l = strings.TrimPrefix(l, "at ")
-		if i := strings.LastIndex(l, "("); i >= 0 && strings.HasSuffix(l, ")") {
-			inner := l[i+1 : len(l)-1]
-			// goja frames read "f (file.js:3:9(12))"; the last
-			// parenthesised part is a bytecode offset.
-			if j := strings.Index(inner, "("); j >= 0 {
-				inner = inner[:j]
-			}
-			if strings.Contains(inner, ":") {
-				return inner
-			}
-			l = l[:i]
-		}
-		if k := strings.Index(l, "("); k >= 0 {
-			l = l[:k]
-		}
-		return strings.TrimSpace(l)
-	}
-	return ""
 }
 
 // short renders an input for a stderr message: strings without quotes,

@@ -242,7 +242,7 @@ func (f *Factory) loadSource(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !f.importFiles[resolved] && !within(f.roots, resolved) {
-		return nil, fmt.Errorf("require %s: %w", path, ErrOutsideRoots)
+		return nil, fmt.Errorf("require %s: %w", resolved, ErrOutsideRoots)
 	}
 	fi, err := os.Stat(resolved)
 	if err != nil || fi.IsDir() {

@@ -84,6 +84,15 @@ func (f *Factory) NewRunspace(ctx context.Context) (rs *Runspace, err error) {
 	r.cur = &Result{}
 	defer func() { r.cur = nil }()
 	if err := r.guard(ctx, r.setup); err != nil {
+		var exc *goja.Exception
+		if errors.As(err, &exc) {
+			info := r.errorInfo(err)
+			msg := info.Message
+			if loc := FirstFrame(info.Stack); loc != "" {
+				msg += " (at " + loc + ")"
+			}
+			err = errors.New(msg)
+		}
 		return nil, &InitError{Script: f.script.name, Err: err}
 	}
 	return r, nil
@@ -181,7 +190,16 @@ func describe(v goja.Value) string {
 		}
 		return "a " + strings.ToLower(o.ClassName())
 	}
-	return fmt.Sprintf("%s %s", v.ExportType(), v.String())
+	kind := "a value"
+	switch v.Export().(type) {
+	case int64, float64:
+		kind = "number"
+	case string:
+		return fmt.Sprintf("string %q", v.String())
+	case bool:
+		kind = "boolean"
+	}
+	return kind + " " + v.String()
 }
 
 // guard runs fn on the runtime under ctx and the state's timeout: when ctx
@@ -358,10 +376,13 @@ func (r *Runspace) thrownInfo(v goja.Value, fallbackStack string) *ErrorInfo {
 		}
 		if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
 			name := "Error"
-			if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
+			if n := o.Get("name"); n != nil && !goja.IsUndefined(n) && n.String() != "GoError" {
 				name = n.String()
 			}
 			info.Message = name + ": " + m.String()
+			if info.Message == "Error: "+require.InvalidModuleError.Error() {
+				info.Message = "Error: require: cannot find module (it is not a builtin and no such file is in the script's directory tree or a --module-path)"
+			}
 			return info
 		}
 	}
@@ -413,4 +434,37 @@ func (s *streamSink) Progress(pct float64, status string) {
 	if s.cur != nil {
 		s.cur.Progress = append(s.cur.Progress, Progress{Percent: pct, Status: status})
 	}
+}
+
+// FirstFrame returns the location of the innermost frame of a JavaScript
+// stack that has one, such as "script.js:3:9", or "".
+func FirstFrame(stack string) string {
+	for _, l := range strings.Split(stack, "\n") {
+		l = strings.TrimSpace(l)
+		if !strings.HasPrefix(l, "at ") || strings.HasSuffix(l, "(native)") {
+			continue
+		}
+		l = strings.TrimPrefix(l, "at ")
+		// goja frames read "f (file.js:3:9(12))" or "file.js:3:9(12)";
+		// the trailing parenthesised number is a bytecode offset.
+		if i := strings.LastIndex(l, "("); i >= 0 && strings.HasSuffix(l, ")") && isDigits(l[i+1:len(l)-1]) {
+			l = l[:i]
+		}
+		if i := strings.LastIndex(l, " ("); i >= 0 && strings.HasSuffix(l, ")") {
+			l = l[i+2 : len(l)-1]
+		}
+		if strings.Contains(l, ":") {
+			return l
+		}
+	}
+	return ""
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

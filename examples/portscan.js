@@ -1,0 +1,31 @@
+// portscan.js — a TCP connect scan, one host per input line.
+//
+//   rsh run examples/portscan.js --allow-net=127.0.0.1 \
+//       --param ports='[22,80,8080]' --param timeoutMs=500 --summary < hosts.txt
+//
+// For every port it emits {host, port, status, rttMs} where status has
+// nmap's meanings: "open" (connected), "closed" (refused), "filtered" (no
+// answer before timeoutMs). Then it returns a summary of the host.
+// Hosts run in parallel (--throttle); the ports of one host run one after
+// the other so that a host is never flooded.
+const tcp = require("tcp");
+
+module.exports = function (host, params) {
+  if (typeof host !== "string" || host === "") {
+    throw new TypeError("want a host name or address, got " + JSON.stringify(host));
+  }
+  const ports = params.ports || [22, 80, 443];
+  if (!Array.isArray(ports)) {
+    throw new TypeError("--param ports must be a JSON array of port numbers");
+  }
+  const timeout = params.timeoutMs || 1000;
+  const summary = { host, open: [], closed: 0, filtered: 0 };
+  ports.forEach((port, i) => {
+    const r = tcp.connect(host, port, { timeout });
+    emit({ host, port, status: r.status, rttMs: r.rttMs });
+    if (r.status === "open") summary.open.push(port);
+    else summary[r.status]++;
+    writeProgress((100 * (i + 1)) / ports.length, host + ":" + port);
+  });
+  return summary;
+};

@@ -1,0 +1,123 @@
+package main
+
+// End-to-end tests of the rsh command: each testdata/script/*.txtar file
+// runs rsh as a real process with its stdin, and checks stdout, stderr and
+// the exit code.
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"rsh": func() { os.Exit(run()) },
+	})
+}
+
+func TestScripts(t *testing.T) {
+	examples, err := filepath.Abs("examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("EXAMPLES", examples)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"listen": cmdListen,
+			"sum":    cmdSum,
+			"lines":  cmdLines,
+		},
+	})
+}
+
+// listen NAME... opens a TCP listener on a free loopback port for each NAME
+// and sets $NAME to its port; the listeners accept and hold connections
+// until the script ends. "listen -closed NAME" sets $NAME to a port that
+// was free a moment ago and is now closed.
+func cmdListen(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! listen")
+	}
+	closed := false
+	if len(args) > 0 && args[0] == "-closed" {
+		closed, args = true, args[1:]
+	}
+	for _, name := range args {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		port := l.Addr().(*net.TCPAddr).Port
+		ts.Setenv(name, strconv.Itoa(port))
+		if closed {
+			l.Close()
+			continue
+		}
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				ts.Defer(func() { c.Close() })
+			}
+		}()
+		ts.Defer(func() { l.Close() })
+	}
+}
+
+// sum FILE N checks that the numbers on the lines of FILE (stdout, stderr
+// or a file) add up to N.
+func cmdSum(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: sum FILE N")
+	}
+	var total float64
+	sc := bufio.NewScanner(strings.NewReader(readFile(ts, args[0])))
+	for sc.Scan() {
+		f, err := strconv.ParseFloat(strings.TrimSpace(sc.Text()), 64)
+		if err != nil {
+			ts.Fatalf("sum: line %q is not a number", sc.Text())
+		}
+		total += f
+	}
+	want, err := strconv.ParseFloat(args[1], 64)
+	ts.Check(err)
+	if (total == want) == neg {
+		ts.Fatalf("sum of %s is %v, want %s%v", args[0], total, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// lines FILE N checks that FILE has N lines.
+func cmdLines(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: lines FILE N")
+	}
+	got := strings.Count(readFile(ts, args[0]), "\n")
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if (got == want) == neg {
+		ts.Fatalf("%s has %d lines, want %d", args[0], got, want)
+	}
+}
+
+func readFile(ts *testscript.TestScript, name string) string {
+	switch name {
+	case "stdout", "stderr":
+		return ts.ReadFile(name)
+	}
+	data, err := os.ReadFile(ts.MkAbs(name))
+	ts.Check(err)
+	return string(data)
+}
