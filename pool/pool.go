@@ -198,7 +198,9 @@ type job struct {
 // memory stays bounded for unbounded input.
 //
 // When ctx is cancelled, Run stops taking items, interrupts the running
-// ones, and every item already taken yields a vm.Stopped result. Breaking
+// ones, and every item already numbered yields a vm.Stopped result. (The
+// one item the input goroutine may have read but not yet handed over when
+// the run stopped is never numbered and yields nothing.) Breaking
 // out of the returned sequence cancels the rest of the run. Run returns
 // once every runspace it used has been released; if items is blocked in a
 // read at that moment, the goroutine reading it exits at its next yield.

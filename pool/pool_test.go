@@ -1,0 +1,435 @@
+package pool_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"iter"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/runspaces/rsh/builtins"
+	"github.com/runspaces/rsh/pool"
+	"github.com/runspaces/rsh/vm"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newPool(t *testing.T, src string, state vm.InitialState, opts pool.Options) *pool.Pool {
+	t.Helper()
+	s, err := vm.Compile("test.js", t.TempDir(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := vm.NewFactory(s, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Factory = f
+	p, err := pool.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func numbers(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i + 1
+	}
+	return out
+}
+
+func collect(seq iter.Seq[*vm.Result]) []*vm.Result {
+	var out []*vm.Result
+	for r := range seq {
+		out = append(out, r)
+	}
+	return out
+}
+
+func number(t *testing.T, r *vm.Result) float64 {
+	t.Helper()
+	if len(r.Output) != 1 {
+		t.Fatalf("seq %d: %d outputs, want 1 (status %s, error %+v)", r.Seq, len(r.Output), r.Status, r.Error)
+	}
+	f, err := strconv.ParseFloat(string(r.Output[0]), 64)
+	if err != nil {
+		t.Fatalf("seq %d: output %s: %v", r.Seq, r.Output[0], err)
+	}
+	return f
+}
+
+func TestSumOfSquares(t *testing.T) {
+	for _, throttle := range []int{1, 10} {
+		for _, ordered := range []bool{false, true} {
+			t.Run(strconv.Itoa(throttle)+"/ordered="+strconv.FormatBool(ordered), func(t *testing.T) {
+				p := newPool(t, `(n) => n * n`, vm.InitialState{}, pool.Options{Throttle: throttle, KeepOrder: ordered})
+				var sum float64
+				results := collect(p.Run(context.Background(), pool.Items(numbers(100))))
+				for i, r := range results {
+					if r.Status != vm.Success {
+						t.Fatalf("seq %d: %s", r.Seq, r.Status)
+					}
+					if ordered && r.Seq != int64(i+1) {
+						t.Fatalf("result %d has seq %d", i, r.Seq)
+					}
+					sum += number(t, r)
+				}
+				if len(results) != 100 || sum != 338350 {
+					t.Fatalf("%d results summing to %v, want 100 summing to 338350", len(results), sum)
+				}
+			})
+		}
+	}
+}
+
+// Items finish in reverse order; KeepOrder must still deliver them in input
+// order, and without it they arrive as they finish.
+func TestKeepOrder(t *testing.T) {
+	src := `async (n) => { await new Promise(r => setTimeout(r, (11 - n) * 15)); return n }`
+	for _, ordered := range []bool{true, false} {
+		p := newPool(t, src, vm.InitialState{}, pool.Options{Throttle: 10, Min: 10, KeepOrder: ordered})
+		var got []float64
+		for r := range p.Run(context.Background(), pool.Items(numbers(10))) {
+			got = append(got, number(t, r))
+		}
+		inOrder := true
+		for i, v := range got {
+			if v != float64(i+1) {
+				inOrder = false
+			}
+		}
+		if inOrder != ordered {
+			t.Errorf("KeepOrder=%v: got %v", ordered, got)
+		}
+	}
+}
+
+// Every item yields exactly one result, whatever happens to it.
+func TestExactlyOneResult(t *testing.T) {
+	src := `(x) => {
+		if (x === "throw") throw new Error("boom");
+		if (x === "loop") while (true) {}
+		if (x === "deep") { const f = (n) => f(n + 1) + 1; return f(0) }
+		if (x === "err") writeError("bad");
+		return x;
+	}`
+	p := newPool(t, src, vm.InitialState{Timeout: 300 * time.Millisecond, MaxCallStackSize: 500}, pool.Options{Throttle: 3})
+	kinds := []string{"ok", "throw", "loop", "deep", "err", "invalid"}
+	want := map[string]vm.Status{"ok": vm.Success, "throw": vm.Exception, "loop": vm.Timeout, "deep": vm.Exception, "err": vm.Error, "invalid": vm.InvalidInput}
+	var items []pool.Item
+	for i := 0; i < 60; i++ {
+		k := kinds[i%len(kinds)]
+		it := pool.Item{Value: k}
+		if k == "invalid" {
+			it = pool.Item{Input: json.RawMessage(`"{oops"`), Err: errors.New("invalid JSON")}
+		}
+		items = append(items, it)
+	}
+	seen := map[int64]bool{}
+	for r := range p.Run(context.Background(), func(yield func(pool.Item) bool) {
+		for _, it := range items {
+			if !yield(it) {
+				return
+			}
+		}
+	}) {
+		if seen[r.Seq] {
+			t.Fatalf("seq %d reported twice", r.Seq)
+		}
+		seen[r.Seq] = true
+		k := kinds[(r.Seq-1)%int64(len(kinds))]
+		if r.Status != want[k] {
+			t.Errorf("seq %d (%s): status %s, want %s (%+v)", r.Seq, k, r.Status, want[k], r.Error)
+		}
+	}
+	if len(seen) != len(items) {
+		t.Fatalf("%d results for %d items", len(seen), len(items))
+	}
+}
+
+// Cancelling the context mid-run: every item taken from the input has a
+// result, the unfinished ones Stopped, and no goroutine is left behind
+// (TestMain checks with goleak).
+func TestCancelMidRun(t *testing.T) {
+	p := newPool(t, `(n) => { sleep(n === 1 ? 0 : 10000); return n }`, vm.InitialState{}, pool.Options{Throttle: 4})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var taken atomic.Int64
+	items := func(yield func(pool.Item) bool) {
+		for i := 1; i <= 1000; i++ {
+			taken.Add(1)
+			if !yield(pool.Item{Value: i}) {
+				return
+			}
+		}
+	}
+	got := map[int64]vm.Status{}
+	successes := 0
+	for r := range p.Run(ctx, items) {
+		if _, dup := got[r.Seq]; dup {
+			t.Fatalf("seq %d twice", r.Seq)
+		}
+		got[r.Seq] = r.Status
+		if r.Status == vm.Success {
+			successes++
+			if successes == 1 {
+				cancel()
+			}
+		}
+	}
+	if successes != 1 {
+		t.Errorf("%d successes, want 1", successes)
+	}
+	for seq := int64(1); seq <= int64(len(got)); seq++ {
+		st, ok := got[seq]
+		if !ok {
+			t.Fatalf("no result for seq %d of %d", seq, len(got))
+		}
+		if seq > 1 && st != vm.Stopped {
+			t.Errorf("seq %d: %s, want Stopped", seq, st)
+		}
+	}
+	// Every item pulled from the input got a result, except at most the
+	// one the reader held when the run stopped; the throttle's worth of
+	// items that were running are among them.
+	if n := taken.Load(); int64(len(got)) < n-1 || len(got) < 2 {
+		t.Errorf("%d results for %d items taken", len(got), n)
+	}
+}
+
+// Breaking out of the result sequence stops the run and releases
+// everything.
+func TestBreakEarly(t *testing.T) {
+	p := newPool(t, `(n) => { sleep(5); return n }`, vm.InitialState{}, pool.Options{Throttle: 2})
+	n := 0
+	for range p.Run(context.Background(), pool.Items(numbers(1000))) {
+		n++
+		if n == 3 {
+			break
+		}
+	}
+	if n != 3 {
+		t.Fatalf("got %d results", n)
+	}
+}
+
+// concurrency counts connections held open at once on a loopback listener.
+type concurrency struct {
+	l        net.Listener
+	mu       sync.Mutex
+	cur, max int
+	wg       sync.WaitGroup
+}
+
+func newConcurrency(t *testing.T) *concurrency {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &concurrency{l: l}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.cur++
+			c.max = max(c.max, c.cur)
+			c.mu.Unlock()
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				// The client writes a byte when it is done and waits
+				// for the reply, so the count drops before the client
+				// can start its next item: the peak never overcounts.
+				_, _ = conn.Read(make([]byte, 1))
+				c.mu.Lock()
+				c.cur--
+				c.mu.Unlock()
+				_, _ = conn.Write([]byte("k"))
+				conn.Close()
+			}()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); c.wg.Wait() })
+	return c
+}
+
+func (c *concurrency) port() int { return c.l.Addr().(*net.TCPAddr).Port }
+
+func (c *concurrency) peak() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.max
+}
+
+// holdSrc keeps a connection open for 30 ms per item.
+const holdSrc = `const tcp = require("tcp");
+module.exports = (n, p) => {
+	const c = tcp.dial("127.0.0.1", p.port, {timeout: 2000});
+	sleep(30);
+	c.write("x");
+	if (c.read({timeout: 2000}) !== "k") throw new Error("no reply");
+	c.close();
+	return n;
+}`
+
+func holdState(port int) vm.InitialState {
+	return vm.InitialState{
+		Params:      map[string]any{"port": port},
+		Permissions: builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"127.0.0.1"}}},
+	}
+}
+
+// The throttle bounds items running at once, and is reached.
+func TestThrottleHolds(t *testing.T) {
+	c := newConcurrency(t)
+	p := newPool(t, holdSrc, holdState(c.port()), pool.Options{Throttle: 3})
+	for r := range p.Run(context.Background(), pool.Items(numbers(30))) {
+		if r.Status != vm.Success {
+			t.Fatalf("seq %d: %s %+v", r.Seq, r.Status, r.Error)
+		}
+	}
+	if got := c.peak(); got > 3 || got < 2 {
+		t.Errorf("peak concurrency %d, want at most 3 (and more than 1)", got)
+	}
+}
+
+// A Limiter shared by two pools running at once bounds their total.
+func TestSharedLimiter(t *testing.T) {
+	c := newConcurrency(t)
+	lim := pool.NewLimiter(3)
+	var wg sync.WaitGroup
+	for range 2 {
+		p := newPool(t, holdSrc, holdState(c.port()), pool.Options{Throttle: 3, Limiter: lim})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range p.Run(context.Background(), pool.Items(numbers(20))) {
+				if r.Status != vm.Success {
+					t.Errorf("seq %d: %s %+v", r.Seq, r.Status, r.Error)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := c.peak(); got > 3 || got < 2 {
+		t.Errorf("peak concurrency across two pools %d, want at most 3 (and more than 1)", got)
+	}
+}
+
+// With KeepOrder and a slow first item, the reader waits: no more than the
+// window (plus the item in each hand-off) is taken before the first result.
+func TestKeepOrderWindowBounded(t *testing.T) {
+	const window = 8
+	p := newPool(t, `(n) => { if (n === 1) sleep(300); return n }`, vm.InitialState{}, pool.Options{Throttle: 2, KeepOrder: true, Window: window})
+	var taken atomic.Int64
+	items := func(yield func(pool.Item) bool) {
+		for i := 1; i <= 5000; i++ {
+			taken.Add(1)
+			if !yield(pool.Item{Value: i}) {
+				return
+			}
+		}
+	}
+	first := true
+	n := 0
+	for r := range p.Run(context.Background(), items) {
+		if first {
+			first = false
+			if got := taken.Load(); got > window+2 {
+				t.Errorf("%d items taken before the first result, window is %d", got, window)
+			}
+		}
+		n++
+		if r.Seq != int64(n) {
+			t.Fatalf("result %d has seq %d", n, r.Seq)
+		}
+	}
+	if n != 5000 {
+		t.Fatalf("%d results", n)
+	}
+}
+
+// A runspace that timed out is replaced; the next item runs in a new one.
+func TestBrokenRunspaceReplaced(t *testing.T) {
+	p := newPool(t, `(x) => { if (x === "loop") while (true) {} return x }`, vm.InitialState{Timeout: 50 * time.Millisecond}, pool.Options{Throttle: 1, KeepOrder: true})
+	rs := collect(p.Run(context.Background(), pool.Items([]string{"a", "loop", "b"})))
+	if rs[0].Status != vm.Success || rs[1].Status != vm.Timeout || rs[2].Status != vm.Success {
+		t.Fatalf("statuses %s %s %s", rs[0].Status, rs[1].Status, rs[2].Status)
+	}
+	if rs[0].Runspace != rs[1].Runspace || rs[2].Runspace == rs[1].Runspace {
+		t.Errorf("runspaces %d %d %d: want the timed-out one replaced", rs[0].Runspace, rs[1].Runspace, rs[2].Runspace)
+	}
+}
+
+func TestFresh(t *testing.T) {
+	src := `(x) => { const seen = globalThis.seen || 0; globalThis.seen = seen + 1; return seen }`
+	for _, fresh := range []bool{false, true} {
+		p := newPool(t, src, vm.InitialState{}, pool.Options{Throttle: 1, Fresh: fresh, KeepOrder: true})
+		var sum float64
+		for r := range p.Run(context.Background(), pool.Items(numbers(5))) {
+			sum += number(t, r)
+		}
+		if want := map[bool]float64{false: 0 + 1 + 2 + 3 + 4, true: 0}[fresh]; sum != want {
+			t.Errorf("fresh=%v: sum of seen %v, want %v", fresh, sum, want)
+		}
+	}
+}
+
+func TestInitError(t *testing.T) {
+	s, err := vm.Compile("init.js", "", `throw new Error("no config")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := vm.NewFactory(s, vm.InitialState{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pool.New(context.Background(), pool.Options{Factory: f})
+	var ie *vm.InitError
+	if !errors.As(err, &ie) {
+		t.Fatalf("New: %v, want an *vm.InitError", err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	p := newPool(t, `(x) => x`, vm.InitialState{}, pool.Options{Throttle: 1})
+	p.Close()
+	for r := range p.Run(context.Background(), pool.Items([]int{1})) {
+		if r.Status != vm.Exception || r.Error.Message != pool.ErrClosed.Error() {
+			t.Fatalf("run on a closed pool: %s %+v", r.Status, r.Error)
+		}
+	}
+}
+
+func TestChan(t *testing.T) {
+	p := newPool(t, `(x) => x + 1`, vm.InitialState{}, pool.Options{Throttle: 2, KeepOrder: true})
+	ch := make(chan int)
+	go func() {
+		for i := range 3 {
+			ch <- i
+		}
+		close(ch)
+	}()
+	var got []float64
+	for r := range p.Run(context.Background(), pool.Chan(ch)) {
+		got = append(got, number(t, r))
+	}
+	if len(got) != 3 || got[0] != 1 || got[2] != 3 {
+		t.Fatalf("got %v", got)
+	}
+}
