@@ -242,7 +242,9 @@ func (r *Runspace) guard(ctx context.Context, fn func() error) (err error) {
 		var interrupted *goja.InterruptedError
 		var overflow *goja.StackOverflowError
 		switch {
-		case errors.As(err, &interrupted), ctx.Err() != nil && isCtxErr(err):
+		case errors.As(err, &interrupted), ctx.Err() != nil:
+			// An error raised once the context has ended (a blocking
+			// builtin giving up, say) is the context's doing.
 			r.broken = true
 			return &stopError{cause: context.Cause(ctx)}
 		case errors.As(err, &overflow):

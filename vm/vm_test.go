@@ -1,0 +1,447 @@
+package vm_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/runspaces/rsh/vm"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func runspace(t *testing.T, src string, state vm.InitialState) *vm.Runspace {
+	t.Helper()
+	f := factory(t, src, state)
+	rs, err := f.NewRunspace(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rs.Close)
+	return rs
+}
+
+func factory(t *testing.T, src string, state vm.InitialState) *vm.Factory {
+	t.Helper()
+	s, err := vm.Compile("test.js", t.TempDir(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := vm.NewFactory(s, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func fileRunspace(t *testing.T, name string, state vm.InitialState) *vm.Runspace {
+	t.Helper()
+	s, err := vm.CompileFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := vm.NewFactory(s, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := f.NewRunspace(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rs.Close)
+	return rs
+}
+
+func outputs(r *vm.Result) string {
+	var s []string
+	for _, o := range r.Output {
+		s = append(s, string(o))
+	}
+	return strings.Join(s, " ")
+}
+
+func TestCompileErrorPosition(t *testing.T) {
+	_, err := vm.Compile("bad.js", "", "module.exports = function () {\n  return 1 +;\n};\n")
+	var ce *vm.CompileError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a *vm.CompileError", err)
+	}
+	if ce.File != "bad.js" || ce.Line != 2 || ce.Column != 13 {
+		t.Errorf("position %s:%d:%d, want bad.js:2:13", ce.File, ce.Line, ce.Column)
+	}
+	if !strings.HasPrefix(err.Error(), "bad.js:2:13: syntax error: ") {
+		t.Errorf("message %q", err)
+	}
+}
+
+func TestCompileESMHint(t *testing.T) {
+	for _, src := range []string{"import fs from 'fs';\n", "const a = 1;\nexport default (x) => x;\n", "import { a } from './a.js'"} {
+		_, err := vm.Compile("esm.js", "", src)
+		if err == nil || !strings.Contains(err.Error(), "module.exports") {
+			t.Errorf("%q: error %v does not point to module.exports", src, err)
+		}
+	}
+	// A script that merely mentions the words gets no hint.
+	_, err := vm.Compile("x.js", "", "const important = 1 +;")
+	if err == nil || strings.Contains(err.Error(), "module.exports") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestCompileFileMissing(t *testing.T) {
+	_, err := vm.CompileFile("testdata/nope.js")
+	if err == nil || err.Error() != "script testdata/nope.js: no such file" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestInitMustProduceFunction(t *testing.T) {
+	for src, want := range map[string]string{
+		"module.exports = {a: 1};": "module.exports is a object",
+		"42;":                      "the last expression is number 42",
+		`"x"`:                      `the last expression is string "x"`,
+		"throw new TypeError('no')": "TypeError: no",
+	} {
+		f := factory(t, src, vm.InitialState{})
+		_, err := f.NewRunspace(context.Background())
+		var ie *vm.InitError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want an InitError containing %q", src, err, want)
+		}
+	}
+}
+
+func TestBothFunctionForms(t *testing.T) {
+	for _, src := range []string{"module.exports = (x) => x + 1", "(x) => x + 1", "function f(x) { return x + 1 }; f", "exports.ignored = 1; module.exports = function (x) { return x + 1 }"} {
+		rs := runspace(t, src, vm.InitialState{})
+		if r := rs.Invoke(context.Background(), 1); r.Status != vm.Success || outputs(r) != "2" {
+			t.Errorf("%s: %s %s %+v", src, r.Status, outputs(r), r.Error)
+		}
+	}
+}
+
+func TestStreamsAndOutputOrder(t *testing.T) {
+	rs := fileRunspace(t, "streams.js", vm.InitialState{Params: map[string]any{"tag": "t"}})
+	r := rs.Invoke(context.Background(), 7)
+	if r.Status != vm.Success {
+		t.Fatalf("status %s %+v", r.Status, r.Error)
+	}
+	if got, want := outputs(r), `7 {"n":7,"tag":"t"} "done"`; got != want {
+		t.Errorf("outputs %s, want %s", got, want)
+	}
+	check := func(name string, got, want []string) {
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	check("warnings", r.Warnings, []string{"warn 7", "cwarn 7"})
+	check("verbose", r.Verbose, []string{"verbose 7", "debug 7"})
+	check("information", r.Information, []string{"log 7", "info 7"})
+	if len(r.Progress) != 1 || r.Progress[0].Percent != 50 || r.Progress[0].Status != "half" {
+		t.Errorf("progress %+v", r.Progress)
+	}
+}
+
+func TestWriteErrorIsError(t *testing.T) {
+	rs := runspace(t, `(x) => { writeError("bad " + x); return x }`, vm.InitialState{})
+	r := rs.Invoke(context.Background(), "a")
+	if r.Status != vm.Error || len(r.Errors) != 1 || r.Errors[0] != "bad a" || outputs(r) != `"a"` {
+		t.Fatalf("%s %q %s", r.Status, r.Errors, outputs(r))
+	}
+	if !rs.Usable() {
+		t.Error("a runspace is still usable after a non-terminating error")
+	}
+}
+
+func TestException(t *testing.T) {
+	rs := runspace(t, "module.exports = function (x) {\n  emit('before');\n  throw new RangeError('too big: ' + x);\n};", vm.InitialState{})
+	r := rs.Invoke(context.Background(), 5)
+	if r.Status != vm.Exception || r.Error == nil {
+		t.Fatalf("status %s", r.Status)
+	}
+	if r.Error.Message != "RangeError: too big: 5" {
+		t.Errorf("message %q", r.Error.Message)
+	}
+	if !strings.Contains(r.Error.Stack, "test.js:3:") {
+		t.Errorf("stack %q does not name test.js:3", r.Error.Stack)
+	}
+	if outputs(r) != `"before"` {
+		t.Errorf("emitted values before the throw are kept: got %s", outputs(r))
+	}
+	if !rs.Usable() {
+		t.Error("a thrown error should not break the runspace")
+	}
+	// Non-Error throws and rejections keep their value as the message.
+	rs2 := runspace(t, `async (x) => { if (x) throw "plain"; return Promise.reject(new Error("rejected")) }`, vm.InitialState{})
+	if r := rs2.Invoke(context.Background(), true); r.Status != vm.Exception || r.Error.Message != "plain" {
+		t.Errorf("throw string: %s %+v", r.Status, r.Error)
+	}
+	if r := rs2.Invoke(context.Background(), false); r.Status != vm.Exception || r.Error.Message != "Error: rejected" {
+		t.Errorf("rejection: %s %+v", r.Status, r.Error)
+	}
+}
+
+func TestRunawayRecursion(t *testing.T) {
+	rs := runspace(t, `function f(n) { return f(n + 1) + 1 }; (x) => f(0)`, vm.InitialState{MaxCallStackSize: 200})
+	r := rs.Invoke(context.Background(), 1)
+	if r.Status != vm.Exception || !strings.Contains(r.Error.Message, "Maximum call stack size exceeded") {
+		t.Fatalf("%s %+v", r.Status, r.Error)
+	}
+	if rs.Usable() {
+		t.Error("a runspace that overflowed its stack must not be reused")
+	}
+}
+
+func TestTimeoutInterruptsLoop(t *testing.T) {
+	rs := runspace(t, `(x) => { while (true) {} }`, vm.InitialState{Timeout: 50 * time.Millisecond})
+	r := rs.Invoke(context.Background(), 1)
+	if r.Status != vm.Timeout {
+		t.Fatalf("status %s %+v", r.Status, r.Error)
+	}
+	if rs.Usable() {
+		t.Error("an interrupted runspace must not be reused")
+	}
+	if r := rs.Invoke(context.Background(), 1); r.Status != vm.Exception {
+		t.Errorf("invoking an unusable runspace: %s", r.Status)
+	}
+}
+
+func TestTimeoutInterruptsSleepAndTimers(t *testing.T) {
+	for _, src := range []string{
+		`(x) => { sleep(60000) }`,
+		`async (x) => { await new Promise(r => setTimeout(r, 60000)) }`,
+	} {
+		rs := runspace(t, src, vm.InitialState{Timeout: 50 * time.Millisecond})
+		if r := rs.Invoke(context.Background(), 1); r.Status != vm.Timeout {
+			t.Errorf("%s: status %s %+v", src, r.Status, r.Error)
+		}
+	}
+}
+
+func TestCancelIsStopped(t *testing.T) {
+	rs := runspace(t, `(x) => { while (true) {} }`, vm.InitialState{})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(30*time.Millisecond, cancel)
+	if r := rs.Invoke(ctx, 1); r.Status != vm.Stopped {
+		t.Fatalf("status %s", r.Status)
+	}
+}
+
+func TestAsyncTimers(t *testing.T) {
+	rs := fileRunspace(t, "timers.js", vm.InitialState{})
+	r := rs.Invoke(context.Background(), "x")
+	if r.Status != vm.Success || outputs(r) != `"timeout,interval,immediate:x"` {
+		t.Fatalf("%s %s %+v", r.Status, outputs(r), r.Error)
+	}
+}
+
+func TestPromiseThatNeverSettles(t *testing.T) {
+	rs := runspace(t, `(x) => new Promise(() => {})`, vm.InitialState{})
+	r := rs.Invoke(context.Background(), 1)
+	if r.Status != vm.Exception || !strings.Contains(r.Error.Message, "never settles") {
+		t.Fatalf("%s %+v", r.Status, r.Error)
+	}
+}
+
+// Timers left by one item never fire during the next.
+func TestTimersDoNotLeakBetweenItems(t *testing.T) {
+	rs := runspace(t, `(x) => {
+		if (x === 1) { setTimeout(() => emit("leaked"), 0); return "first" }
+		return new Promise(r => setTimeout(() => r("second"), 20));
+	}`, vm.InitialState{})
+	rs.Invoke(context.Background(), 1)
+	r := rs.Invoke(context.Background(), 2)
+	if outputs(r) != `"second"` {
+		t.Fatalf("outputs %s", outputs(r))
+	}
+}
+
+// A Go panic below the engine becomes an Exception, not a crash, and the
+// runspace is retired.
+type panicky struct{}
+
+func (panicky) MarshalJSON() ([]byte, error) { panic("boom in Go") }
+
+func TestGoPanicIsException(t *testing.T) {
+	rs := runspace(t, `(x) => x`, vm.InitialState{})
+	r := rs.Invoke(context.Background(), panicky{})
+	if r.Status != vm.Exception || !strings.Contains(r.Error.Message, "boom in Go") {
+		t.Fatalf("%s %+v", r.Status, r.Error)
+	}
+	if rs.Usable() {
+		t.Error("a runspace that panicked must not be reused")
+	}
+}
+
+// Variables are deep-copied: what one runspace does to them, another does
+// not see.
+func TestVariablesAreCopiedPerRunspace(t *testing.T) {
+	shared := map[string]any{"list": []any{"a"}}
+	f := factory(t, `(x) => { cfg.list.push(x); return cfg.list.length }`, vm.InitialState{
+		Variables: []vm.Variable{{Name: "cfg", Value: shared}},
+	})
+	a, err := f.NewRunspace(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := f.NewRunspace(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a.Invoke(context.Background(), "x")
+	a.Invoke(context.Background(), "y")
+	if r := b.Invoke(context.Background(), "z"); outputs(r) != "2" {
+		t.Errorf("second runspace saw list length %s, want 2", outputs(r))
+	}
+	if len(shared["list"].([]any)) != 1 {
+		t.Errorf("the Go value was changed: %v", shared)
+	}
+}
+
+func TestGlobalsDoNotCrossRunspaces(t *testing.T) {
+	f := factory(t, `(x) => { const had = typeof leak; globalThis.leak = 1; return had }`, vm.InitialState{})
+	a, _ := f.NewRunspace(context.Background())
+	defer a.Close()
+	b, _ := f.NewRunspace(context.Background())
+	defer b.Close()
+	if r := a.Invoke(context.Background(), 1); outputs(r) != `"undefined"` {
+		t.Fatal(outputs(r))
+	}
+	if r := b.Invoke(context.Background(), 1); outputs(r) != `"undefined"` {
+		t.Errorf("runspace b saw a's global: %s", outputs(r))
+	}
+	if r := a.Invoke(context.Background(), 1); outputs(r) != `"number"` {
+		t.Errorf("a reused runspace keeps its globals: %s", outputs(r))
+	}
+}
+
+func TestParamsFrozen(t *testing.T) {
+	rs := runspace(t, `(x, p) => { "use strict"; p.deep.n = 5; return p.deep.n }`, vm.InitialState{Params: map[string]any{"deep": map[string]any{"n": 1}}})
+	r := rs.Invoke(context.Background(), 1)
+	if r.Status != vm.Exception || !strings.Contains(r.Error.Message, "TypeError") {
+		t.Fatalf("writing a frozen param in strict mode: %s %s %+v", r.Status, outputs(r), r.Error)
+	}
+}
+
+func TestStateValidation(t *testing.T) {
+	s, _ := vm.Compile("x.js", "", "(x) => x")
+	for _, tc := range []struct {
+		state vm.InitialState
+		want  string
+	}{
+		{vm.InitialState{Variables: []vm.Variable{{Name: "a-b"}}}, "not a valid JavaScript identifier"},
+		{vm.InitialState{Variables: []vm.Variable{{Name: "require"}}}, "taken by a builtin"},
+		{vm.InitialState{Variables: []vm.Variable{{Name: "a"}, {Name: "a"}}}, "set twice"},
+		{vm.InitialState{Variables: []vm.Variable{{Name: "f", Value: func() {}}}}, "not JSON data"},
+		{vm.InitialState{Imports: []string{"nosuch"}}, "not a builtin module"},
+		{vm.InitialState{ModulePaths: []string{"/no/such/dir"}}, "module path"},
+	} {
+		if _, err := vm.NewFactory(s, tc.state); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err = %v, want %q", tc.state, err, tc.want)
+		}
+	}
+}
+
+func TestImportsAndRequireRoots(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("outside/secret.js", `module.exports = "secret"`)
+	write("lib/helper.js", `exports.twice = (x) => x * 2`)
+	script := write("app/main.js", `const h = require("../lib/helper.js"); module.exports = (x) => h.twice(x) + fs2.x`)
+	write("app/fs2.js", `exports.x = 100`)
+	link := filepath.Join(dir, "app", "link.js")
+	if err := os.Symlink(filepath.Join(dir, "outside", "secret.js"), link); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := vm.CompileFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := vm.InitialState{Imports: []string{"fs2=" + filepath.Join(dir, "app", "fs2.js")}}
+	f, err := vm.NewFactory(s, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.NewRunspace(context.Background()); err == nil || !strings.Contains(err.Error(), "outside the module roots") {
+		t.Fatalf("require of ../lib without --module-path: %v", err)
+	}
+	state.ModulePaths = []string{filepath.Join(dir, "lib")}
+	f, err = vm.NewFactory(s, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := f.NewRunspace(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if r := rs.Invoke(context.Background(), 1); outputs(r) != "102" {
+		t.Fatalf("%s %+v", outputs(r), r.Error)
+	}
+
+	// A symlink inside the script's tree that points outside it is refused.
+	s2, err := vm.Compile(filepath.Join(dir, "app", "x.js"), filepath.Join(dir, "app"), `module.exports = () => require("./link.js")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := vm.NewFactory(s2, vm.InitialState{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs2, err := f2.NewRunspace(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs2.Close()
+	if r := rs2.Invoke(context.Background(), 1); r.Status != vm.Exception || !strings.Contains(r.Error.Message, "outside the module roots") {
+		t.Fatalf("require through a symlink out of the tree: %s %s %+v", r.Status, outputs(r), r.Error)
+	}
+}
+
+func TestOutputEncoding(t *testing.T) {
+	rs := runspace(t, `(x) => { emit(1.5, -0, 1e21, NaN, "q\"\n<>", null, undefined, true, [1, "a"], {b: 1, a: 2}); return x }`, vm.InitialState{})
+	r := rs.Invoke(context.Background(), json.RawMessage(`{"z":1,"y":[true,null]}`))
+	want := `1.5 0 1e+21 null "q\"\n<>" null null true [1,"a"] {"b":1,"a":2} {"z":1,"y":[true,null]}`
+	if got := outputs(r); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	rs2 := runspace(t, `(x) => { const o = {}; o.self = o; return o }`, vm.InitialState{})
+	if r := rs2.Invoke(context.Background(), 1); r.Status != vm.Exception {
+		t.Errorf("a cyclic value: %s %s", r.Status, outputs(r))
+	}
+}
+
+func TestResultRecord(t *testing.T) {
+	r := &vm.Result{Seq: 3, Status: vm.Success, Duration: 1500 * time.Microsecond, Attempts: 1}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"seq":3`, `"input":null`, `"output":[]`, `"errors":[]`, `"warnings":[]`, `"verbose":[]`, `"information":[]`, `"durationMs":1.5`, `"attempts":1`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("record %s lacks %s", b, want)
+		}
+	}
+	if strings.Contains(string(b), `"error"`) {
+		t.Errorf("record %s has an error field without an exception", b)
+	}
+}
