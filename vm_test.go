@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -64,16 +65,28 @@ func cmdListen(ts *testscript.TestScript, neg bool, args []string) {
 			l.Close()
 			continue
 		}
+		var mu sync.Mutex
+		var conns []net.Conn
+		done := make(chan struct{})
 		go func() {
+			defer close(done)
 			for {
 				c, err := l.Accept()
 				if err != nil {
 					return
 				}
-				ts.Defer(func() { c.Close() })
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
 			}
 		}()
-		ts.Defer(func() { l.Close() })
+		ts.Defer(func() {
+			l.Close()
+			<-done
+			for _, c := range conns {
+				c.Close()
+			}
+		})
 	}
 }
 

@@ -161,7 +161,7 @@ func TestExactlyOneResult(t *testing.T) {
 // result, the unfinished ones Stopped, and no goroutine is left behind
 // (TestMain checks with goleak).
 func TestCancelMidRun(t *testing.T) {
-	p := newPool(t, `(n) => { sleep(n === 1 ? 0 : 10000); return n }`, vm.InitialState{}, pool.Options{Throttle: 4})
+	p := newPool(t, `(n) => { sleep(n === 1 ? 200 : 10000); return n }`, vm.InitialState{}, pool.Options{Throttle: 4})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var taken atomic.Int64

@@ -1,0 +1,460 @@
+// Package fs is the builtin module require('fs'): synchronous file system
+// access for scripts, bounded by the runspace's read and write permissions.
+//
+// Every path is checked with builtins.Permissions.CheckRead or CheckWrite,
+// and the operation is then done on the resolved path the check returns,
+// which held no symbolic link when it was checked. (A directory on that path
+// replaced by a link between the check and the operation, by another process
+// or a script running concurrently in another runspace, would still redirect
+// it: closing that race would need os.Root-style traversal.) A denied path
+// throws
+// a PermissionDenied error; any other failure throws an Error whose message
+// starts with the function name and the path, e.g.
+// "fs.readFile notes.txt: open /home/me/notes.txt: no such file or directory".
+//
+// Functions (all synchronous):
+//
+//	readFile(path) string                   the file's bytes as UTF-8 text
+//	readBytes(path) Uint8Array
+//	writeFile(path, data)                   data: string, ArrayBuffer, typed array or DataView
+//	appendFile(path, data)
+//	stat(path) {path, name, size, isDir, isFile, isSymlink, mode, modified}
+//	readDir(path) [{name, path, size, isDir, isSymlink, modified}]
+//	walk(path) [{path, size, isDir, isSymlink, modified}]
+//	exists(path) boolean
+//	mkdir(path, {recursive = true})
+//	remove(path, {recursive = false})
+package fs
+
+import (
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"syscall"
+	"time"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja_nodejs/require"
+
+	"github.com/runspaces/rsh/builtins"
+)
+
+// ModuleName is the name scripts pass to require.
+const ModuleName = "fs"
+
+// fileMode is the mode of files created by writeFile and appendFile, and
+// dirMode that of directories created by mkdir, before the umask: the usual
+// defaults of touch and mkdir.
+const (
+	fileMode = 0o644
+	dirMode  = 0o755
+)
+
+// isoMillis formats times like JavaScript's Date.prototype.toISOString, so a
+// script can pass them to new Date().
+const isoMillis = "2006-01-02T15:04:05.000Z"
+
+// Require returns the loader for require('fs'), bound to env. A nil env
+// denies everything.
+func Require(env *builtins.Env) require.ModuleLoader {
+	if env == nil {
+		env = &builtins.Env{}
+	}
+	return func(rt *goja.Runtime, module *goja.Object) {
+		m := &fsModule{rt: rt, env: env}
+		exports := module.Get("exports").(*goja.Object)
+		for name, f := range map[string]func(goja.FunctionCall) goja.Value{
+			"readFile":   m.readFile,
+			"readBytes":  m.readBytes,
+			"writeFile":  m.writeFile,
+			"appendFile": m.appendFile,
+			"stat":       m.stat,
+			"readDir":    m.readDir,
+			"walk":       m.walk,
+			"exists":     m.exists,
+			"mkdir":      m.mkdir,
+			"remove":     m.remove,
+		} {
+			_ = exports.Set(name, f)
+		}
+	}
+}
+
+// Enable binds the module to the global fs in rt, without a registry.
+func Enable(rt *goja.Runtime, env *builtins.Env) {
+	module := rt.NewObject()
+	_ = module.Set("exports", rt.NewObject())
+	Require(env)(rt, module)
+	rt.Set("fs", module.Get("exports"))
+}
+
+// fsModule holds what the module's functions share. Its methods run on the
+// runtime's goroutine only, like every goja callback.
+type fsModule struct {
+	rt  *goja.Runtime
+	env *builtins.Env
+}
+
+// fail throws err, which names what was being done, as a JavaScript Error
+// (PermissionDenied for a permission error).
+func (m *fsModule) fail(fn, path string, err error) {
+	var pe *builtins.PermissionError
+	if errors.As(err, &pe) {
+		builtins.Throw(m.rt, "PermissionDenied", err)
+	}
+	builtins.Throw(m.rt, "Error", fmt.Errorf("fs.%s %s: %w", fn, path, err))
+}
+
+// pathArg returns argument i, which must be a string.
+func (m *fsModule) pathArg(fn string, call goja.FunctionCall, i int) string {
+	v := call.Argument(i)
+	if s, ok := v.Export().(string); ok {
+		return s
+	}
+	builtins.Throw(m.rt, "TypeError", fmt.Errorf("fs.%s: path must be a string, not %s", fn, typeName(v)))
+	return ""
+}
+
+func (m *fsModule) read(fn string, call goja.FunctionCall) []byte {
+	path := m.pathArg(fn, call, 0)
+	resolved, err := m.env.Perms().CheckRead(path)
+	if err != nil {
+		m.fail(fn, path, err)
+	}
+	b, err := os.ReadFile(resolved)
+	if err != nil {
+		m.fail(fn, path, err)
+	}
+	return b
+}
+
+func (m *fsModule) readFile(call goja.FunctionCall) goja.Value {
+	return m.rt.ToValue(string(m.read("readFile", call)))
+}
+
+func (m *fsModule) readBytes(call goja.FunctionCall) goja.Value {
+	return m.uint8Array(m.read("readBytes", call))
+}
+
+// uint8Array returns a new Uint8Array holding b.
+func (m *fsModule) uint8Array(b []byte) goja.Value {
+	o, err := m.rt.New(m.rt.Get("Uint8Array"), m.rt.ToValue(m.rt.NewArrayBuffer(b)))
+	if err != nil {
+		panic(err)
+	}
+	return o
+}
+
+func (m *fsModule) write(fn string, call goja.FunctionCall, flag int) goja.Value {
+	path := m.pathArg(fn, call, 0)
+	data, err := bytesArg(m.rt, call.Argument(1))
+	if err != nil {
+		builtins.Throw(m.rt, "TypeError", fmt.Errorf("fs.%s %s: %w", fn, path, err))
+	}
+	resolved, err := m.env.Perms().CheckWrite(path)
+	if err != nil {
+		m.fail(fn, path, err)
+	}
+	f, err := os.OpenFile(resolved, os.O_WRONLY|os.O_CREATE|flag, fileMode)
+	if err != nil {
+		m.fail(fn, path, err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		m.fail(fn, path, err)
+	}
+	return goja.Undefined()
+}
+
+func (m *fsModule) writeFile(call goja.FunctionCall) goja.Value {
+	return m.write("writeFile", call, os.O_TRUNC)
+}
+
+func (m *fsModule) appendFile(call goja.FunctionCall) goja.Value {
+	return m.write("appendFile", call, os.O_APPEND)
+}
+
+// stat follows links, like Node's fs.statSync: the permission is checked on
+// the resolved path and the resolved file is described. isSymlink tells
+// whether the path as given was itself a link.
+func (m *fsModule) stat(call goja.FunctionCall) goja.Value {
+	path := m.pathArg("stat", call, 0)
+	resolved, err := m.env.Perms().CheckRead(path)
+	if err != nil {
+		m.fail("stat", path, err)
+	}
+	fi, err := os.Stat(resolved)
+	if err != nil {
+		m.fail("stat", path, err)
+	}
+	isLink := false
+	if abs, err := filepath.Abs(path); err == nil {
+		if li, err := os.Lstat(abs); err == nil {
+			isLink = li.Mode()&os.ModeSymlink != 0
+		}
+	}
+	o := m.rt.NewObject()
+	_ = o.Set("path", path)
+	_ = o.Set("name", filepath.Base(path))
+	_ = o.Set("size", fi.Size())
+	_ = o.Set("isDir", fi.IsDir())
+	_ = o.Set("isFile", fi.Mode().IsRegular())
+	_ = o.Set("isSymlink", isLink)
+	_ = o.Set("mode", uint32(fi.Mode().Perm()))
+	_ = o.Set("modified", fi.ModTime().UTC().Format(isoMillis))
+	return o
+}
+
+// readDir lists a directory, sorted by name, without following the links in
+// it: a link's entry describes the link.
+func (m *fsModule) readDir(call goja.FunctionCall) goja.Value {
+	path := m.pathArg("readDir", call, 0)
+	resolved, err := m.env.Perms().CheckRead(path)
+	if err != nil {
+		m.fail("readDir", path, err)
+	}
+	des, err := os.ReadDir(resolved) // Sorted by file name.
+	if err != nil {
+		m.fail("readDir", path, err)
+	}
+	items := make([]any, 0, len(des))
+	for _, de := range des {
+		fi, err := de.Info()
+		if errors.Is(err, iofs.ErrNotExist) {
+			continue // Removed since it was listed.
+		}
+		if err != nil {
+			m.fail("readDir", path, err)
+		}
+		o := m.rt.NewObject()
+		_ = o.Set("name", de.Name())
+		_ = o.Set("path", filepath.Join(path, de.Name()))
+		_ = o.Set("size", fi.Size())
+		_ = o.Set("isDir", fi.IsDir())
+		_ = o.Set("isSymlink", fi.Mode()&os.ModeSymlink != 0)
+		_ = o.Set("modified", fi.ModTime().UTC().Format(isoMillis))
+		items = append(items, o)
+	}
+	return m.rt.NewArray(items...)
+}
+
+// walkEntry is one entry found by walk.
+type walkEntry struct {
+	path     string // Relative to the resolved root.
+	size     int64
+	isDir    bool
+	isLink   bool
+	modified time.Time
+}
+
+// walk lists path and everything under it, in lexical order, without
+// following links. A file's size is its own; a directory's size is the total
+// size of the regular files under it (like du --apparent-size, without the
+// directories' and links' own sizes), so walk(p)[0].size is the size of the
+// whole tree. The item's context is
+// checked at every entry, so a timeout or stop interrupts a big walk.
+func (m *fsModule) walk(call goja.FunctionCall) goja.Value {
+	path := m.pathArg("walk", call, 0)
+	resolved, err := m.env.Perms().CheckRead(path)
+	if err != nil {
+		m.fail("walk", path, err)
+	}
+	ctx := m.env.Context()
+	var entries []walkEntry
+	dirs := map[string]int{} // Relative path of a directory → index in entries.
+	err = filepath.WalkDir(resolved, func(p string, de iofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(resolved, p)
+		if err != nil {
+			return err
+		}
+		e := walkEntry{path: rel, isDir: de.IsDir(), isLink: fi.Mode()&os.ModeSymlink != 0, modified: fi.ModTime()}
+		if e.isDir {
+			dirs[rel] = len(entries)
+		} else if e.size = fi.Size(); fi.Mode().IsRegular() {
+			// Add the size to every enclosing directory up to the root.
+			for d := rel; d != "."; {
+				d = filepath.Dir(d)
+				if i, ok := dirs[d]; ok {
+					entries[i].size += e.size
+				}
+			}
+		}
+		entries = append(entries, e)
+		return nil
+	})
+	if err != nil {
+		m.fail("walk", path, err)
+	}
+	items := make([]any, len(entries))
+	for i, e := range entries {
+		o := m.rt.NewObject()
+		_ = o.Set("path", filepath.Join(path, e.path))
+		_ = o.Set("size", e.size)
+		_ = o.Set("isDir", e.isDir)
+		_ = o.Set("isSymlink", e.isLink)
+		_ = o.Set("modified", e.modified.UTC().Format(isoMillis))
+		items[i] = o
+	}
+	return m.rt.NewArray(items...)
+}
+
+// exists reports whether path exists (following links). It needs read
+// permission: a denied path throws rather than answering false, so a script
+// cannot probe outside its roots.
+func (m *fsModule) exists(call goja.FunctionCall) goja.Value {
+	path := m.pathArg("exists", call, 0)
+	resolved, err := m.env.Perms().CheckRead(path)
+	if err != nil {
+		m.fail("exists", path, err)
+	}
+	_, err = os.Stat(resolved)
+	switch {
+	case err == nil:
+		return m.rt.ToValue(true)
+	case errors.Is(err, iofs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return m.rt.ToValue(false) // ENOTDIR: a parent is a file.
+	default:
+		m.fail("exists", path, err)
+		return nil
+	}
+}
+
+// mkdir creates a directory, with its parents unless {recursive: false}.
+// Like mkdir -p, an existing directory is not an error when recursive.
+func (m *fsModule) mkdir(call goja.FunctionCall) goja.Value {
+	path := m.pathArg("mkdir", call, 0)
+	recursive := m.boolOption(call.Argument(1), "recursive", true)
+	resolved, err := m.env.Perms().CheckWrite(path)
+	if err != nil {
+		m.fail("mkdir", path, err)
+	}
+	if recursive {
+		err = os.MkdirAll(resolved, dirMode)
+	} else {
+		err = os.Mkdir(resolved, dirMode)
+	}
+	if err != nil {
+		m.fail("mkdir", path, err)
+	}
+	return goja.Undefined()
+}
+
+// remove removes a file, a link (not its target) or an empty directory, or a
+// whole tree with {recursive: true}. The permission is checked on the entry
+// itself (CheckWriteNoFollow), so removing a link inside a writable root
+// works even when it points outside, and never touches the target.
+func (m *fsModule) remove(call goja.FunctionCall) goja.Value {
+	path := m.pathArg("remove", call, 0)
+	recursive := m.boolOption(call.Argument(1), "recursive", false)
+	resolved, err := m.env.Perms().CheckWriteNoFollow(path)
+	if err != nil {
+		m.fail("remove", path, err)
+	}
+	if recursive {
+		// RemoveAll does not follow links and succeeds on a missing path;
+		// keep the non-recursive behaviour of failing on a missing path.
+		if _, err = os.Lstat(resolved); err == nil {
+			err = os.RemoveAll(resolved)
+		}
+	} else {
+		err = os.Remove(resolved)
+	}
+	if err != nil {
+		m.fail("remove", path, err)
+	}
+	return goja.Undefined()
+}
+
+// boolOption returns opts[name] as a boolean, or def when opts or the
+// property is undefined or null.
+func (m *fsModule) boolOption(opts goja.Value, name string, def bool) bool {
+	if goja.IsUndefined(opts) || goja.IsNull(opts) {
+		return def
+	}
+	v := opts.ToObject(m.rt).Get(name)
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		return def
+	}
+	return v.ToBoolean()
+}
+
+// bytesArg converts a string (as UTF-8), ArrayBuffer, typed array or
+// DataView to bytes. Views yield only their own window of the buffer.
+func bytesArg(rt *goja.Runtime, v goja.Value) ([]byte, error) {
+	switch x := v.Export().(type) {
+	case string:
+		return []byte(x), nil
+	case goja.ArrayBuffer:
+		return x.Bytes(), nil
+	}
+	if o, ok := v.(*goja.Object); ok && isView(rt, o) {
+		buf, ok := o.Get("buffer").Export().(goja.ArrayBuffer)
+		if !ok {
+			return nil, errors.New("data: view without an ArrayBuffer")
+		}
+		off, n := o.Get("byteOffset").ToInteger(), o.Get("byteLength").ToInteger()
+		b := buf.Bytes()
+		if off < 0 || n < 0 || off+n > int64(len(b)) {
+			return nil, errors.New("data: view out of its buffer's bounds")
+		}
+		return b[off : off+n], nil
+	}
+	return nil, fmt.Errorf("data must be a string, ArrayBuffer, typed array or DataView, not %s", typeName(v))
+}
+
+// isView reports ArrayBuffer.isView(o): o is a typed array or a DataView.
+func isView(rt *goja.Runtime, o *goja.Object) bool {
+	ab := rt.Get("ArrayBuffer")
+	if ab == nil {
+		return false
+	}
+	f, ok := goja.AssertFunction(ab.ToObject(rt).Get("isView"))
+	if !ok {
+		return false
+	}
+	r, err := f(ab, o)
+	return err == nil && r.ToBoolean()
+}
+
+// typeName names v's JavaScript type for error messages.
+func typeName(v goja.Value) string {
+	switch {
+	case v == nil || goja.IsUndefined(v):
+		return "undefined"
+	case goja.IsNull(v):
+		return "null"
+	}
+	if o, ok := v.(*goja.Object); ok {
+		if c, ok := o.Get("constructor").(*goja.Object); ok {
+			if n := c.Get("name"); n != nil && n.String() != "" {
+				return n.String()
+			}
+		}
+		return "object"
+	}
+	switch v.ExportType().Kind() {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int64, reflect.Float64:
+		return "number"
+	case reflect.String:
+		return "string"
+	}
+	return v.ExportType().String()
+}

@@ -1,0 +1,418 @@
+package builtins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ErrPermission is matched by every *PermissionError:
+// errors.Is(err, ErrPermission) reports whether an operation was denied.
+var ErrPermission = errors.New("permission denied")
+
+// Permissions bounds what the fs and tcp modules may touch, like Deno's
+// --allow-net, --allow-read and --allow-write. The zero value denies
+// everything. A Permissions is only read by the checks, so one value may be
+// shared by every runspace of a pool as long as nobody modifies it while
+// scripts run.
+type Permissions struct {
+	// Net bounds the hosts tcp may connect to.
+	Net NetPermission
+	// Read bounds the paths fs may read (and stat, list, walk).
+	Read PathPermission
+	// Write bounds the paths fs may create, write, append to and remove.
+	Write PathPermission
+}
+
+// NetPermission bounds network access. All allows every host; otherwise Allow
+// lists the allowed entries, each one of:
+//
+//	host          a name, any port        example.com
+//	host:port     a name, one port        example.com:443
+//	IP            an address, any port    10.0.0.1, ::1, [::1]
+//	IP:port       an address, one port    10.0.0.1:22, [::1]:22
+//	CIDR          a network, any port     10.0.0.0/8, fd00::/8
+//
+// Host names compare case-insensitively. A name entry only matches that
+// name; an IP or CIDR entry matches a name whose resolved address it contains.
+type NetPermission struct {
+	// All allows every host and port (--allow-net without a value).
+	All bool
+	// Allow lists the allowed entries (--allow-net=ENTRY,...).
+	Allow []string
+}
+
+// PathPermission bounds file system access. All allows every path; otherwise
+// Roots lists the allowed directories (with everything under them) and files.
+// Relative roots are relative to the process working directory.
+type PathPermission struct {
+	// All allows every path (--allow-read or --allow-write without a value).
+	All bool
+	// Roots lists the allowed directories and files (--allow-read=PATH,...).
+	Roots []string
+}
+
+// PermissionError reports a denied operation. It matches ErrPermission with
+// errors.Is, and Throw gives it the JavaScript error name "PermissionDenied".
+type PermissionError struct {
+	// Kind is "net", "read" or "write".
+	Kind string
+	// Target is what was denied: a resolved path, or host:port.
+	Target string
+	// Flag is the narrowest command-line flag that would allow it,
+	// e.g. "--allow-read=/etc/passwd".
+	Flag string
+}
+
+// Error returns a message naming the target and the flag to add.
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("%s access to %q denied: run again with %s", e.Kind, e.Target, e.Flag)
+}
+
+// Is reports whether target is ErrPermission.
+func (e *PermissionError) Is(target error) bool {
+	return target == ErrPermission
+}
+
+// asPermission is errors.As for *PermissionError.
+func asPermission(err error, target **PermissionError) bool {
+	return errors.As(err, target)
+}
+
+// maxSymlinks bounds how many symbolic links one path resolution follows, so
+// a link loop ends with an error. 255 is Linux's limit for a whole path
+// (MAXSYMLINKS is 40 per component, but 255 costs nothing and is never hit by
+// a sane tree).
+const maxSymlinks = 255
+
+// CheckRead checks that path may be read. It returns the path made absolute,
+// cleaned and with every symbolic link resolved; the caller must operate on
+// that path, not on the one it was given, so that what was checked is what is
+// touched. A path that does not exist yet resolves through its longest
+// existing ancestor. Roots are resolved the same way, at every check.
+//
+// The check is of the file system as it is now: if a directory on the
+// resolved path is replaced by a link before the caller uses the path, the
+// operation follows the link. Checks cannot close that race; only opening
+// every element relative to the root without following links (os.Root) can.
+func (p *Permissions) CheckRead(path string) (resolved string, err error) {
+	return p.Read.check("read", path, resolvePath)
+}
+
+// CheckWrite checks that path may be written or created, and returns its
+// resolved form like CheckRead.
+func (p *Permissions) CheckWrite(path string) (resolved string, err error) {
+	return p.Write.check("write", path, resolvePath)
+}
+
+// CheckWriteNoFollow is CheckWrite for operations on a directory entry
+// itself, such as removing it: when the last element of path is a symbolic
+// link, the link is checked and returned, not its target. Every other link
+// in path is resolved.
+func (p *Permissions) CheckWriteNoFollow(path string) (resolved string, err error) {
+	return p.Write.check("write", path, resolveNoFollow)
+}
+
+func (pp *PathPermission) check(kind, path string, resolve func(string) (string, error)) (string, error) {
+	resolved, err := resolve(path)
+	if err != nil {
+		return "", err
+	}
+	if pp.All {
+		return resolved, nil
+	}
+	for _, root := range pp.Roots {
+		if root == "" {
+			continue // Validate reports it; an empty root allows nothing.
+		}
+		// An unresolvable root (a link loop) allows nothing.
+		if r, err := resolvePath(root); err == nil && within(r, resolved) {
+			return resolved, nil
+		}
+		// A root that is itself a link also allows the link, for
+		// CheckWriteNoFollow: --allow-write=dir/link permits removing it.
+		if r, err := resolveNoFollow(root); err == nil && within(r, resolved) {
+			return resolved, nil
+		}
+	}
+	return "", &PermissionError{Kind: kind, Target: resolved, Flag: "--allow-" + kind + "=" + resolved}
+}
+
+// within reports whether path is root or inside it. Both must be absolute
+// and clean; the comparison is by whole path elements, so /tmp/ab is not
+// inside /tmp/a.
+func within(root, path string) bool {
+	if root == path {
+		return true
+	}
+	rel, err := filepath.Rel(root, path)
+	if err != nil {
+		return false
+	}
+	return rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// resolvePath makes path absolute and clean and resolves every symbolic link
+// in it. The longest prefix that exists is resolved with
+// filepath.EvalSymlinks and the rest is appended; a dangling link in that
+// prefix is followed by hand, so writing through a link to a file that does
+// not exist yet resolves to where the file would be created.
+func resolvePath(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", path, err)
+	}
+	return resolveAbs(abs, 0)
+}
+
+// resolveNoFollow is resolvePath except that the last element of path is
+// kept as is, even if it is a symbolic link.
+func resolveNoFollow(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", path, err)
+	}
+	dir, base := filepath.Split(abs)
+	if base == "" {
+		return abs, nil // The root of the file system has no parent.
+	}
+	d, err := resolveAbs(filepath.Clean(dir), 0)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, base), nil
+}
+
+func resolveAbs(abs string, links int) (string, error) {
+	// Find the longest prefix that exists (as a file, directory or link).
+	// Any Lstat error counts as "does not exist": whatever follows it cannot
+	// be looked up by us, nor by the operation that comes after the check.
+	existing, rest := abs, ""
+	for {
+		if _, err := os.Lstat(existing); err == nil {
+			break
+		}
+		parent := filepath.Dir(existing)
+		if parent == existing {
+			return abs, nil // Nothing exists, not even the root.
+		}
+		rest = filepath.Join(filepath.Base(existing), rest)
+		existing = parent
+	}
+	r, err := filepath.EvalSymlinks(existing)
+	if err == nil {
+		return filepath.Join(r, rest), nil
+	}
+	// existing is there but does not resolve. If it is a dangling link,
+	// follow it one step and start again; a loop or a directory we may not
+	// search is an error.
+	if !errors.Is(err, iofs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+		return "", fmt.Errorf("resolve %s: %w", abs, err)
+	}
+	target, lerr := os.Readlink(existing)
+	if lerr != nil {
+		return "", fmt.Errorf("resolve %s: %w", abs, err)
+	}
+	if links++; links > maxSymlinks {
+		return "", fmt.Errorf("resolve %s: too many levels of symbolic links", abs)
+	}
+	if !filepath.IsAbs(target) {
+		dir, err := filepath.EvalSymlinks(filepath.Dir(existing))
+		if err != nil {
+			return "", fmt.Errorf("resolve %s: %w", abs, err)
+		}
+		target = filepath.Join(dir, target)
+	}
+	return resolveAbs(filepath.Join(target, rest), links)
+}
+
+// netEntry is one parsed NetPermission.Allow entry: exactly one of name,
+// addr and prefix is set; port 0 means any port.
+type netEntry struct {
+	name   string
+	addr   netip.Addr
+	prefix netip.Prefix
+	port   int
+}
+
+func (e netEntry) portOK(port int) bool { return e.port == 0 || e.port == port }
+
+// parseNetEntry parses one --allow-net entry.
+func parseNetEntry(s string) (netEntry, error) {
+	if s == "" {
+		return netEntry{}, errors.New("empty entry")
+	}
+	if strings.Contains(s, "/") {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netEntry{}, fmt.Errorf("bad CIDR: %w", err)
+		}
+		return netEntry{prefix: pfx.Masked()}, nil
+	}
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
+		return netEntry{addr: a.WithZone("").Unmap()}, nil
+	}
+	host, portStr, err := net.SplitHostPort(s)
+	if err != nil {
+		if strings.ContainsAny(s, "[]:") {
+			return netEntry{}, fmt.Errorf("bad host or host:port: %w", err)
+		}
+		host = s
+	} else {
+		port, err := strconv.Atoi(portStr)
+		if err != nil || port < 1 || port > 65535 {
+			return netEntry{}, fmt.Errorf("bad port %q: want 1-65535", portStr)
+		}
+		e, err := parseNetHost(host)
+		e.port = port
+		return e, err
+	}
+	return parseNetHost(host)
+}
+
+func parseNetHost(host string) (netEntry, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return netEntry{addr: a.WithZone("").Unmap()}, nil
+	}
+	name := normalizeHost(host)
+	if name == "" {
+		return netEntry{}, errors.New("empty host")
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return netEntry{}, fmt.Errorf("bad host name %q", host)
+		}
+	}
+	return netEntry{name: name}, nil
+}
+
+// normalizeHost lower-cases a host name and drops the trailing dot of a
+// fully qualified name, so "Example.COM." and "example.com" compare equal.
+func normalizeHost(h string) string {
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+func (np *NetPermission) entries() ([]netEntry, error) {
+	es := make([]netEntry, 0, len(np.Allow))
+	for _, s := range np.Allow {
+		e, err := parseNetEntry(s)
+		if err != nil {
+			return nil, fmt.Errorf("--allow-net entry %q: %w", s, err)
+		}
+		es = append(es, e)
+	}
+	return es, nil
+}
+
+// CheckNet checks that host:port may be connected to and returns the host to
+// dial. A literal IP is matched against the IP and CIDR entries. A name
+// allowed by a name entry is returned as is. A name that no name entry
+// allows is resolved (with ctx) when there are IP or CIDR entries, and the
+// first resolved address that one of them contains is returned as an IP
+// literal, so a second DNS answer cannot point the dial somewhere else. A
+// failed lookup is returned as an ordinary error, not a PermissionError.
+func (p *Permissions) CheckNet(ctx context.Context, host string, port int) (dialHost string, err error) {
+	if port < 1 || port > 65535 {
+		return "", fmt.Errorf("check net %s: port %d out of range 1-65535", host, port)
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "" {
+		return "", errors.New("check net: empty host")
+	}
+	if p.Net.All {
+		return host, nil
+	}
+	entries, err := p.Net.entries()
+	if err != nil {
+		return "", err
+	}
+	deny := &PermissionError{
+		Kind:   "net",
+		Target: net.JoinHostPort(host, strconv.Itoa(port)),
+		Flag:   "--allow-net=" + net.JoinHostPort(host, strconv.Itoa(port)),
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if matchAddr(entries, a, port) {
+			return a.Unmap().String(), nil
+		}
+		return "", deny
+	}
+	name := normalizeHost(host)
+	needLookup := false
+	for _, e := range entries {
+		if !e.portOK(port) {
+			continue
+		}
+		if e.name != "" && e.name == name {
+			return host, nil
+		}
+		if e.name == "" {
+			needLookup = true
+		}
+	}
+	if !needLookup {
+		return "", deny
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return "", err // A *net.DNSError already reads "lookup HOST: ...".
+	}
+	for _, a := range addrs {
+		if matchAddr(entries, a, port) {
+			return a.Unmap().String(), nil
+		}
+	}
+	return "", deny
+}
+
+// matchAddr reports whether an IP or CIDR entry allows a:port.
+func matchAddr(entries []netEntry, a netip.Addr, port int) bool {
+	a = a.WithZone("").Unmap()
+	for _, e := range entries {
+		if !e.portOK(port) {
+			continue
+		}
+		if e.addr.IsValid() && e.addr == a || e.prefix.IsValid() && e.prefix.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate reports every malformed entry: a bad CIDR, host or port in
+// Net.Allow, or an empty root in Read or Write. The CLI calls it after
+// parsing the --allow-* flags; checks treat a bad net entry as an error and
+// an empty root as allowing nothing.
+func (p *Permissions) Validate() error {
+	var errs []error
+	for _, s := range p.Net.Allow {
+		if _, err := parseNetEntry(s); err != nil {
+			errs = append(errs, fmt.Errorf("--allow-net entry %q: %w", s, err))
+		}
+	}
+	for _, pp := range []struct {
+		kind  string
+		roots []string
+	}{{"read", p.Read.Roots}, {"write", p.Write.Roots}} {
+		for i, r := range pp.roots {
+			if r == "" {
+				errs = append(errs, fmt.Errorf("--allow-%s entry %d: empty path", pp.kind, i+1))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,408 @@
+package builtins_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runspaces/rsh/builtins"
+)
+
+// tree builds, under a fresh temporary directory (with its own links
+// resolved, as on macOS where /tmp is a link), the layout the path tests use:
+//
+//	a/file.txt
+//	a/sub/deep.txt
+//	a/link-in        -> a/file.txt
+//	a/link-out       -> outside/secret.txt
+//	a/dirlink-out    -> outside
+//	a/dangling       -> outside/new.txt (does not exist)
+//	a/danglingdir    -> outside/nodir (does not exist)
+//	a/rel-out        -> ../outside (relative)
+//	ab/secret.txt    (the /tmp/ab vs /tmp/a prefix trap)
+//	outside/secret.txt
+//	rootlink         -> a
+//	loop1 <-> loop2  (a link loop)
+func tree(t *testing.T) string {
+	t.Helper()
+	base, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := func(p string) string { return filepath.Join(base, filepath.FromSlash(p)) }
+	for _, d := range []string{"a/sub", "ab", "outside"} {
+		if err := os.MkdirAll(j(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"a/file.txt", "a/sub/deep.txt", "ab/secret.txt", "outside/secret.txt"} {
+		if err := os.WriteFile(j(f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{
+		"a/link-in":     j("a/file.txt"),
+		"a/link-out":    j("outside/secret.txt"),
+		"a/dirlink-out": j("outside"),
+		"a/dangling":    j("outside/new.txt"),
+		"a/danglingdir": j("outside/nodir"),
+		"a/rel-out":     filepath.FromSlash("../outside"),
+		"rootlink":      j("a"),
+		"loop1":         j("loop2"),
+		"loop2":         j("loop1"),
+	} {
+		if err := os.Symlink(target, j(link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return base
+}
+
+func TestCheckPath(t *testing.T) {
+	base := tree(t)
+	j := func(p string) string { return filepath.Join(base, filepath.FromSlash(p)) }
+	tests := []struct {
+		name     string
+		roots    []string // Relative to base.
+		path     string   // Relative to base, unless absolute after joining.
+		raw      bool     // Use path as given, without joining to base.
+		resolved string   // Want this resolved path (relative to base); "" means path.
+		denied   bool
+	}{
+		{name: "file in root", roots: []string{"a"}, path: "a/file.txt"},
+		{name: "root itself", roots: []string{"a"}, path: "a"},
+		{name: "nested file", roots: []string{"a"}, path: "a/sub/deep.txt"},
+		{name: "new file in root", roots: []string{"a"}, path: "a/new.txt"},
+		{name: "new nested dirs in root", roots: []string{"a"}, path: "a/x/y/z.txt"},
+		{name: "file root", roots: []string{"a/file.txt"}, path: "a/file.txt"},
+		{name: "file root does not allow sibling", roots: []string{"a/file.txt"}, path: "a/sub/deep.txt", denied: true},
+		{name: "dotdot escape", roots: []string{"a"}, path: "a/../outside/secret.txt", resolved: "outside/secret.txt", denied: true},
+		{name: "dotdot staying inside", roots: []string{"a"}, path: "a/sub/../file.txt", resolved: "a/file.txt"},
+		{name: "prefix trap file", roots: []string{"a"}, path: "ab/secret.txt", denied: true},
+		{name: "prefix trap dir", roots: []string{"a"}, path: "ab", denied: true},
+		{name: "parent of root", roots: []string{"a"}, path: ".", denied: true},
+		{name: "link inside to inside", roots: []string{"a"}, path: "a/link-in", resolved: "a/file.txt"},
+		{name: "link inside to outside file", roots: []string{"a"}, path: "a/link-out", resolved: "outside/secret.txt", denied: true},
+		{name: "dir link to outside", roots: []string{"a"}, path: "a/dirlink-out/secret.txt", resolved: "outside/secret.txt", denied: true},
+		{name: "new file through dir link to outside", roots: []string{"a"}, path: "a/dirlink-out/new.txt", resolved: "outside/new.txt", denied: true},
+		{name: "relative link to outside", roots: []string{"a"}, path: "a/rel-out/secret.txt", resolved: "outside/secret.txt", denied: true},
+		{name: "dangling link to outside", roots: []string{"a"}, path: "a/dangling", resolved: "outside/new.txt", denied: true},
+		{name: "new file under dangling dir link", roots: []string{"a"}, path: "a/danglingdir/f.txt", resolved: "outside/nodir/f.txt", denied: true},
+		{name: "root is a link", roots: []string{"rootlink"}, path: "a/file.txt"},
+		{name: "path through root link", roots: []string{"rootlink"}, path: "rootlink/file.txt", resolved: "a/file.txt"},
+		{name: "outside with root link", roots: []string{"rootlink"}, path: "outside/secret.txt", denied: true},
+		{name: "allowed link target", roots: []string{"outside"}, path: "a/link-out", resolved: "outside/secret.txt"},
+		{name: "several roots", roots: []string{"ab", "outside"}, path: "outside/secret.txt"},
+		{name: "no roots", path: "a/file.txt", denied: true},
+		{name: "empty root allows nothing", roots: []string{""}, path: "a/file.txt", denied: true},
+	}
+	for _, tt := range tests {
+		for _, kind := range []string{"read", "write"} {
+			t.Run(kind+"/"+tt.name, func(t *testing.T) {
+				var roots []string
+				for _, r := range tt.roots {
+					if r != "" {
+						r = j(r)
+					}
+					roots = append(roots, r)
+				}
+				path, want := j(tt.path), j(tt.path)
+				if tt.resolved != "" {
+					want = j(tt.resolved)
+				}
+				// A joined path is cleaned; keep the ".." for the test.
+				if strings.Contains(tt.path, "..") {
+					path = base + string(filepath.Separator) + filepath.FromSlash(tt.path)
+				}
+				var p builtins.Permissions
+				check := p.CheckRead
+				if kind == "read" {
+					p.Read.Roots = roots
+				} else {
+					p.Write.Roots = roots
+					check = p.CheckWrite
+				}
+				got, err := check(path)
+				if tt.denied {
+					var pe *builtins.PermissionError
+					if !errors.As(err, &pe) {
+						t.Fatalf("check(%q) = %q, %v; want a *PermissionError", path, got, err)
+					}
+					if !errors.Is(err, builtins.ErrPermission) {
+						t.Errorf("errors.Is(%v, ErrPermission) = false", err)
+					}
+					if pe.Kind != kind || pe.Target != want || pe.Flag != "--allow-"+kind+"="+want {
+						t.Errorf("error = %+v; want kind %s, target and flag %s", pe, kind, want)
+					}
+					return
+				}
+				if err != nil || got != want {
+					t.Fatalf("check(%q) = %q, %v; want %q, nil", path, got, err, want)
+				}
+			})
+		}
+	}
+}
+
+func TestCheckPathKindsAreSeparate(t *testing.T) {
+	base := tree(t)
+	f := filepath.Join(base, "a", "file.txt")
+	p := builtins.Permissions{Read: builtins.PathPermission{Roots: []string{base}}}
+	if _, err := p.CheckRead(f); err != nil {
+		t.Fatalf("CheckRead: %v", err)
+	}
+	if _, err := p.CheckWrite(f); !errors.Is(err, builtins.ErrPermission) {
+		t.Errorf("CheckWrite with only read roots: err = %v; want ErrPermission", err)
+	}
+	p = builtins.Permissions{Write: builtins.PathPermission{Roots: []string{base}}}
+	if _, err := p.CheckRead(f); !errors.Is(err, builtins.ErrPermission) {
+		t.Errorf("CheckRead with only write roots: err = %v; want ErrPermission", err)
+	}
+}
+
+func TestCheckPathAll(t *testing.T) {
+	base := tree(t)
+	p := builtins.Permissions{Read: builtins.PathPermission{All: true}, Write: builtins.PathPermission{All: true}}
+	for _, check := range []func(string) (string, error){p.CheckRead, p.CheckWrite} {
+		got, err := check(filepath.Join(base, "a", "link-out"))
+		if want := filepath.Join(base, "outside", "secret.txt"); err != nil || got != want {
+			t.Errorf("check = %q, %v; want %q, nil", got, err, want)
+		}
+	}
+}
+
+func TestCheckPathRelative(t *testing.T) {
+	base := tree(t)
+	t.Chdir(base)
+	p := builtins.Permissions{Read: builtins.PathPermission{Roots: []string{"a"}}}
+	got, err := p.CheckRead(filepath.Join("a", "file.txt"))
+	if want := filepath.Join(base, "a", "file.txt"); err != nil || got != want {
+		t.Errorf("CheckRead(a/file.txt) = %q, %v; want %q, nil", got, err, want)
+	}
+	if _, err := p.CheckRead(filepath.Join("a", "..", "ab", "secret.txt")); !errors.Is(err, builtins.ErrPermission) {
+		t.Errorf("CheckRead(a/../ab/secret.txt): err = %v; want ErrPermission", err)
+	}
+}
+
+func TestCheckPathErrors(t *testing.T) {
+	base := tree(t)
+	p := builtins.Permissions{Read: builtins.PathPermission{All: true}}
+	for _, path := range []string{"", filepath.Join(base, "loop1"), filepath.Join(base, "loop1", "x")} {
+		_, err := p.CheckRead(path)
+		if err == nil || errors.Is(err, builtins.ErrPermission) {
+			t.Errorf("CheckRead(%q): err = %v; want a resolution error", path, err)
+		}
+	}
+}
+
+func TestCheckWriteNoFollow(t *testing.T) {
+	base := tree(t)
+	j := func(p string) string { return filepath.Join(base, filepath.FromSlash(p)) }
+	tests := []struct {
+		roots    []string
+		path     string
+		resolved string
+		denied   bool
+	}{
+		{roots: []string{"a"}, path: "a/link-out", resolved: "a/link-out"},
+		{roots: []string{"a"}, path: "a/dangling", resolved: "a/dangling"},
+		{roots: []string{"a"}, path: "a/file.txt", resolved: "a/file.txt"},
+		{roots: []string{"a"}, path: "rootlink/link-in", resolved: "a/link-in"},
+		{roots: []string{"a"}, path: "a/dirlink-out/secret.txt", resolved: "outside/secret.txt", denied: true},
+		{roots: []string{"outside"}, path: "a/link-out", resolved: "a/link-out", denied: true},
+		{roots: []string{"rootlink"}, path: "rootlink", resolved: "rootlink"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			p := builtins.Permissions{Write: builtins.PathPermission{Roots: []string{j(tt.roots[0])}}}
+			got, err := p.CheckWriteNoFollow(j(tt.path))
+			if tt.denied {
+				var pe *builtins.PermissionError
+				if !errors.As(err, &pe) || pe.Target != j(tt.resolved) {
+					t.Fatalf("CheckWriteNoFollow = %q, %v; want a *PermissionError for %s", got, err, j(tt.resolved))
+				}
+				return
+			}
+			if err != nil || got != j(tt.resolved) {
+				t.Fatalf("CheckWriteNoFollow = %q, %v; want %q, nil", got, err, j(tt.resolved))
+			}
+		})
+	}
+}
+
+func TestZeroValueDeniesAll(t *testing.T) {
+	var p builtins.Permissions
+	dir := t.TempDir()
+	if _, err := p.CheckRead(dir); !errors.Is(err, builtins.ErrPermission) {
+		t.Errorf("CheckRead: err = %v; want ErrPermission", err)
+	}
+	if _, err := p.CheckWrite(dir); !errors.Is(err, builtins.ErrPermission) {
+		t.Errorf("CheckWrite: err = %v; want ErrPermission", err)
+	}
+	if _, err := p.CheckNet(context.Background(), "127.0.0.1", 80); !errors.Is(err, builtins.ErrPermission) {
+		t.Errorf("CheckNet: err = %v; want ErrPermission", err)
+	}
+	var env builtins.Env
+	if _, err := env.Perms().CheckRead(dir); !errors.Is(err, builtins.ErrPermission) {
+		t.Errorf("Env{}.Perms().CheckRead: err = %v; want ErrPermission", err)
+	}
+}
+
+func TestPermissionError(t *testing.T) {
+	var err error = &builtins.PermissionError{Kind: "read", Target: "/etc/passwd", Flag: "--allow-read=/etc/passwd"}
+	if got, want := err.Error(), `read access to "/etc/passwd" denied: run again with --allow-read=/etc/passwd`; got != want {
+		t.Errorf("Error() = %q; want %q", got, want)
+	}
+	wrapped := fmt.Errorf("fs.readFile /etc/passwd: %w", err)
+	if !errors.Is(wrapped, builtins.ErrPermission) {
+		t.Error("errors.Is(wrapped, ErrPermission) = false")
+	}
+	if errors.Is(errors.New("permission denied"), builtins.ErrPermission) {
+		t.Error("an unrelated error matches ErrPermission")
+	}
+	if errors.Is(err, os.ErrPermission) {
+		t.Error("a PermissionError matches os.ErrPermission; it should only match builtins.ErrPermission")
+	}
+}
+
+func TestCheckNet(t *testing.T) {
+	tests := []struct {
+		name  string
+		allow []string
+		host  string
+		port  int
+		want  string // The dial host; "" means denied.
+	}{
+		{name: "name", allow: []string{"example.com"}, host: "example.com", port: 443, want: "example.com"},
+		{name: "name any case", allow: []string{"Example.COM"}, host: "eXample.com.", port: 80, want: "eXample.com."},
+		{name: "name other", allow: []string{"example.com"}, host: "example.org", port: 80},
+		{name: "name is not a suffix", allow: []string{"example.com"}, host: "www.example.com", port: 80},
+		{name: "name:port", allow: []string{"example.com:22"}, host: "example.com", port: 22, want: "example.com"},
+		{name: "name:port other port", allow: []string{"example.com:22"}, host: "example.com", port: 23},
+		{name: "ip", allow: []string{"127.0.0.1"}, host: "127.0.0.1", port: 9, want: "127.0.0.1"},
+		{name: "ip other", allow: []string{"127.0.0.1"}, host: "127.0.0.2", port: 9},
+		{name: "ip:port", allow: []string{"127.0.0.1:80"}, host: "127.0.0.1", port: 80, want: "127.0.0.1"},
+		{name: "ip:port other port", allow: []string{"127.0.0.1:80"}, host: "127.0.0.1", port: 81},
+		{name: "ipv6", allow: []string{"::1"}, host: "::1", port: 22, want: "::1"},
+		{name: "ipv6 bracketed host", allow: []string{"[::1]"}, host: "[::1]", port: 22, want: "::1"},
+		{name: "[ipv6]:port", allow: []string{"[::1]:22"}, host: "::1", port: 22, want: "::1"},
+		{name: "[ipv6]:port other port", allow: []string{"[::1]:22"}, host: "::1", port: 23},
+		{name: "cidr", allow: []string{"10.0.0.0/8"}, host: "10.200.3.4", port: 445, want: "10.200.3.4"},
+		{name: "cidr outside", allow: []string{"10.0.0.0/8"}, host: "11.0.0.1", port: 445},
+		{name: "cidr unmasked", allow: []string{"192.168.1.77/24"}, host: "192.168.1.5", port: 80, want: "192.168.1.5"},
+		{name: "cidr v6", allow: []string{"fd00::/8"}, host: "fd12::1", port: 80, want: "fd12::1"},
+		{name: "v4-mapped v6 literal", allow: []string{"10.0.0.0/8"}, host: "::ffff:10.0.0.1", port: 80, want: "10.0.0.1"},
+		{name: "ip entry does not allow name", allow: []string{"93.184.215.14"}, host: "93.184.215.15", port: 80},
+		{name: "name entry does not allow ip", allow: []string{"localhost"}, host: "127.0.0.1", port: 80},
+		// Resolved through /etc/hosts, and returned as a literal so the
+		// dial cannot be re-pointed by a second DNS answer.
+		{name: "name resolved into cidr", allow: []string{"127.0.0.0/8"}, host: "localhost", port: 80, want: "127.0.0.1"},
+		{name: "name resolved into cidr wrong port", allow: []string{"127.0.0.1:81"}, host: "localhost", port: 80},
+		{name: "name resolved outside cidr", allow: []string{"10.0.0.0/8"}, host: "localhost", port: 80},
+		{name: "several entries", allow: []string{"example.com", "10.0.0.0/8", "127.0.0.1:22"}, host: "127.0.0.1", port: 22, want: "127.0.0.1"},
+		{name: "nothing allowed", host: "127.0.0.1", port: 22},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := builtins.Permissions{Net: builtins.NetPermission{Allow: tt.allow}}
+			got, err := p.CheckNet(context.Background(), tt.host, tt.port)
+			if tt.want == "" {
+				var pe *builtins.PermissionError
+				if !errors.As(err, &pe) || pe.Kind != "net" || !strings.HasPrefix(pe.Flag, "--allow-net=") {
+					t.Fatalf("CheckNet(%s, %d) = %q, %v; want a net *PermissionError", tt.host, tt.port, got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("CheckNet(%s, %d) = %q, %v; want %q, nil", tt.host, tt.port, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckNetError(t *testing.T) {
+	p := builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"example.com"}}}
+	_, err := p.CheckNet(context.Background(), "::1", 22)
+	var pe *builtins.PermissionError
+	if !errors.As(err, &pe) {
+		t.Fatalf("err = %v; want *PermissionError", err)
+	}
+	if pe.Target != "[::1]:22" || pe.Flag != "--allow-net=[::1]:22" {
+		t.Errorf("error = %+v; want target [::1]:22 and flag --allow-net=[::1]:22", pe)
+	}
+	if got, want := err.Error(), `net access to "[::1]:22" denied: run again with --allow-net=[::1]:22`; got != want {
+		t.Errorf("Error() = %q; want %q", got, want)
+	}
+}
+
+func TestCheckNetAll(t *testing.T) {
+	p := builtins.Permissions{Net: builtins.NetPermission{All: true}}
+	if got, err := p.CheckNet(context.Background(), "example.com", 80); err != nil || got != "example.com" {
+		t.Errorf("CheckNet = %q, %v; want example.com, nil", got, err)
+	}
+}
+
+func TestCheckNetFailures(t *testing.T) {
+	cidr := builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"10.0.0.0/8"}}}
+	tests := []struct {
+		name string
+		p    builtins.Permissions
+		host string
+		port int
+	}{
+		// "bad..name" is not a valid domain name, so the lookup fails
+		// without asking a DNS server.
+		{name: "lookup fails", p: cidr, host: "bad..name", port: 80},
+		{name: "port 0", p: cidr, host: "10.0.0.1", port: 0},
+		{name: "port too big", p: cidr, host: "10.0.0.1", port: 65536},
+		{name: "empty host", p: cidr, host: "", port: 80},
+		{name: "bad entry", p: builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"10.0.0.0/33"}}}, host: "10.0.0.1", port: 80},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.p.CheckNet(context.Background(), tt.host, tt.port)
+			if err == nil || errors.Is(err, builtins.ErrPermission) {
+				t.Fatalf("CheckNet = %q, %v; want an error that is not a permission error", got, err)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := builtins.Permissions{
+		Net:   builtins.NetPermission{Allow: []string{"example.com", "Example.com:443", "1.2.3.4", "1.2.3.4:80", "[::1]:22", "::1", "[::1]", "10.0.0.0/8", "fd00::/8", "my_host.local"}},
+		Read:  builtins.PathPermission{Roots: []string{"/etc", "rel/dir"}},
+		Write: builtins.PathPermission{Roots: []string{"/tmp"}},
+	}
+	if err := good.Validate(); err != nil {
+		t.Errorf("Validate(good) = %v", err)
+	}
+	if err := (&builtins.Permissions{}).Validate(); err != nil {
+		t.Errorf("Validate(zero) = %v", err)
+	}
+	for _, tt := range []struct {
+		p    builtins.Permissions
+		want string // In the error.
+	}{
+		{builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"10.0.0.0/33"}}}, `"10.0.0.0/33"`},
+		{builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"10.0.0.0/8:22"}}}, `"10.0.0.0/8:22"`},
+		{builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"host:0"}}}, `"host:0"`},
+		{builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"host:65536"}}}, `"host:65536"`},
+		{builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"host:http"}}}, `"host:http"`},
+		{builtins.Permissions{Net: builtins.NetPermission{Allow: []string{""}}}, `""`},
+		{builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"::1:22:"}}}, `"::1:22:"`},
+		{builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"bad host"}}}, `"bad host"`},
+		{builtins.Permissions{Net: builtins.NetPermission{Allow: []string{":80"}}}, `":80"`},
+		{builtins.Permissions{Read: builtins.PathPermission{Roots: []string{"/etc", ""}}}, "--allow-read entry 2"},
+		{builtins.Permissions{Write: builtins.PathPermission{Roots: []string{""}}}, "--allow-write entry 1"},
+	} {
+		err := tt.p.Validate()
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%+v) = %v; want an error naming %s", tt.p, err, tt.want)
+		}
+	}
+}

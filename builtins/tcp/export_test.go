@@ -1,0 +1,4 @@
+package tcp
+
+// Classify exposes classify to the external tests.
+var Classify = classify
