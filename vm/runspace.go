@@ -178,28 +178,27 @@ func (r *Runspace) require(spec string) (goja.Value, error) {
 }
 
 func describe(v goja.Value) string {
-	switch {
-	case v == nil || goja.IsUndefined(v):
-		return "undefined"
-	case goja.IsNull(v):
-		return "null"
-	}
 	if o, ok := v.(*goja.Object); ok {
 		if o.ClassName() == "Object" && len(o.Keys()) == 0 {
 			return "an empty object"
 		}
-		return "a " + strings.ToLower(o.ClassName())
+		name := builtins.TypeName(v)
+		if name == "Object" {
+			return "an object"
+		}
+		if strings.ContainsRune("AEIOU", rune(name[0])) {
+			return "an " + name
+		}
+		return "a " + name
 	}
-	kind := "a value"
-	switch v.Export().(type) {
-	case int64, float64:
-		kind = "number"
-	case string:
+	switch t := builtins.TypeName(v); t {
+	case "undefined", "null":
+		return t
+	case "string":
 		return fmt.Sprintf("string %q", v.String())
-	case bool:
-		kind = "boolean"
+	default:
+		return t + " " + v.String()
 	}
-	return kind + " " + v.String()
 }
 
 // guard runs fn on the runtime under ctx and the state's timeout: when ctx

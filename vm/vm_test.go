@@ -104,7 +104,7 @@ func TestCompileFileMissing(t *testing.T) {
 
 func TestInitMustProduceFunction(t *testing.T) {
 	for src, want := range map[string]string{
-		"module.exports = {a: 1};":  "module.exports is a object",
+		"module.exports = {a: 1};":  "module.exports is an object",
 		"42;":                       "the last expression is number 42",
 		`"x"`:                       `the last expression is string "x"`,
 		"throw new TypeError('no')": "TypeError: no",

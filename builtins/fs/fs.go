@@ -32,7 +32,6 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"syscall"
 	"time"
 
@@ -114,7 +113,7 @@ func (m *fsModule) pathArg(fn string, call goja.FunctionCall, i int) string {
 	if s, ok := v.Export().(string); ok {
 		return s
 	}
-	builtins.Throw(m.rt, "TypeError", fmt.Errorf("fs.%s: path must be a string, not %s", fn, typeName(v)))
+	builtins.Throw(m.rt, "TypeError", fmt.Errorf("fs.%s: path must be a string, not %s", fn, builtins.TypeName(v)))
 	return ""
 }
 
@@ -136,21 +135,12 @@ func (m *fsModule) readFile(call goja.FunctionCall) goja.Value {
 }
 
 func (m *fsModule) readBytes(call goja.FunctionCall) goja.Value {
-	return m.uint8Array(m.read("readBytes", call))
-}
-
-// uint8Array returns a new Uint8Array holding b.
-func (m *fsModule) uint8Array(b []byte) goja.Value {
-	o, err := m.rt.New(m.rt.Get("Uint8Array"), m.rt.ToValue(m.rt.NewArrayBuffer(b)))
-	if err != nil {
-		panic(err)
-	}
-	return o
+	return builtins.Uint8Array(m.rt, m.read("readBytes", call))
 }
 
 func (m *fsModule) write(fn string, call goja.FunctionCall, flag int) goja.Value {
 	path := m.pathArg(fn, call, 0)
-	data, err := bytesArg(m.rt, call.Argument(1))
+	data, err := builtins.Bytes(m.rt, call.Argument(1))
 	if err != nil {
 		builtins.Throw(m.rt, "TypeError", fmt.Errorf("fs.%s %s: %w", fn, path, err))
 	}
@@ -392,69 +382,4 @@ func (m *fsModule) boolOption(opts goja.Value, name string, def bool) bool {
 		return def
 	}
 	return v.ToBoolean()
-}
-
-// bytesArg converts a string (as UTF-8), ArrayBuffer, typed array or
-// DataView to bytes. Views yield only their own window of the buffer.
-func bytesArg(rt *goja.Runtime, v goja.Value) ([]byte, error) {
-	switch x := v.Export().(type) {
-	case string:
-		return []byte(x), nil
-	case goja.ArrayBuffer:
-		return x.Bytes(), nil
-	}
-	if o, ok := v.(*goja.Object); ok && isView(rt, o) {
-		buf, ok := o.Get("buffer").Export().(goja.ArrayBuffer)
-		if !ok {
-			return nil, errors.New("data: view without an ArrayBuffer")
-		}
-		off, n := o.Get("byteOffset").ToInteger(), o.Get("byteLength").ToInteger()
-		b := buf.Bytes()
-		if off < 0 || n < 0 || off+n > int64(len(b)) {
-			return nil, errors.New("data: view out of its buffer's bounds")
-		}
-		return b[off : off+n], nil
-	}
-	return nil, fmt.Errorf("data must be a string, ArrayBuffer, typed array or DataView, not %s", typeName(v))
-}
-
-// isView reports ArrayBuffer.isView(o): o is a typed array or a DataView.
-func isView(rt *goja.Runtime, o *goja.Object) bool {
-	ab := rt.Get("ArrayBuffer")
-	if ab == nil {
-		return false
-	}
-	f, ok := goja.AssertFunction(ab.ToObject(rt).Get("isView"))
-	if !ok {
-		return false
-	}
-	r, err := f(ab, o)
-	return err == nil && r.ToBoolean()
-}
-
-// typeName names v's JavaScript type for error messages.
-func typeName(v goja.Value) string {
-	switch {
-	case v == nil || goja.IsUndefined(v):
-		return "undefined"
-	case goja.IsNull(v):
-		return "null"
-	}
-	if o, ok := v.(*goja.Object); ok {
-		if c, ok := o.Get("constructor").(*goja.Object); ok {
-			if n := c.Get("name"); n != nil && n.String() != "" {
-				return n.String()
-			}
-		}
-		return "object"
-	}
-	switch v.ExportType().Kind() {
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Int64, reflect.Float64:
-		return "number"
-	case reflect.String:
-		return "string"
-	}
-	return v.ExportType().String()
 }

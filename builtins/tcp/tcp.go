@@ -36,7 +36,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"reflect"
 	"strconv"
 	"sync"
 	"syscall"
@@ -133,11 +132,11 @@ func (m *tcpModule) throw(name string, err error) {
 func (m *tcpModule) target(fn string, call goja.FunctionCall) (host string, port int, timeout time.Duration) {
 	h, ok := call.Argument(0).Export().(string)
 	if !ok || h == "" {
-		m.throw("TypeError", fmt.Errorf("tcp.%s: host must be a non-empty string, not %s", fn, typeName(call.Argument(0))))
+		m.throw("TypeError", fmt.Errorf("tcp.%s: host must be a non-empty string, not %s", fn, builtins.TypeName(call.Argument(0))))
 	}
 	pv := call.Argument(1)
 	p := pv.ToFloat()
-	if !isNumber(pv) || p != math.Trunc(p) || p < 1 || p > 65535 {
+	if !builtins.IsNumber(pv) || p != math.Trunc(p) || p < 1 || p > 65535 {
 		m.throw("RangeError", fmt.Errorf("tcp.%s %s: port must be an integer from 1 to 65535, not %s", fn, h, pv))
 	}
 	return h, int(p), m.duration(fn, call.Argument(2), "timeout", defaultTimeout)
@@ -150,7 +149,7 @@ func (m *tcpModule) duration(fn string, opts goja.Value, name string, def time.D
 		return def
 	}
 	ms := v.ToFloat()
-	if !isNumber(v) || !(ms > 0) || ms > math.MaxInt64/float64(time.Millisecond) {
+	if !builtins.IsNumber(v) || !(ms > 0) || ms > math.MaxInt64/float64(time.Millisecond) {
 		m.throw("RangeError", fmt.Errorf("tcp.%s: %s must be a positive number of milliseconds, not %s", fn, name, v))
 	}
 	return time.Duration(ms * float64(time.Millisecond))
@@ -253,7 +252,7 @@ func (m *tcpModule) dial(call goja.FunctionCall) goja.Value {
 		if b == nil {
 			return goja.Null()
 		}
-		return m.uint8Array(b)
+		return builtins.Uint8Array(m.rt, b)
 	})
 	_ = o.Set("close", func(goja.FunctionCall) goja.Value {
 		c.closeConn()
@@ -288,7 +287,7 @@ func (c *connection) ioError(fn string, err error) {
 }
 
 func (c *connection) write(call goja.FunctionCall) goja.Value {
-	data, err := bytesArg(c.m.rt, call.Argument(0))
+	data, err := builtins.Bytes(c.m.rt, call.Argument(0))
 	if err != nil {
 		c.m.throw("TypeError", fmt.Errorf("tcp.write: %w", err))
 	}
@@ -309,7 +308,7 @@ func (c *connection) read(fn string, opts goja.Value) []byte {
 	readMax := defaultReadMax
 	if v := c.m.option(opts, "max"); v != nil {
 		f := v.ToFloat()
-		if !isNumber(v) || f != math.Trunc(f) || f < 1 || f > maxReadMax {
+		if !builtins.IsNumber(v) || f != math.Trunc(f) || f < 1 || f > maxReadMax {
 			c.m.throw("RangeError", fmt.Errorf("tcp.%s: max must be an integer from 1 to %d, not %s", fn, maxReadMax, v))
 		}
 		readMax = int(f)
@@ -334,88 +333,4 @@ func (c *connection) read(fn string, opts goja.Value) []byte {
 	}
 	c.ioError(fn, err)
 	return nil
-}
-
-// uint8Array returns a new Uint8Array holding b.
-func (m *tcpModule) uint8Array(b []byte) goja.Value {
-	o, err := m.rt.New(m.rt.Get("Uint8Array"), m.rt.ToValue(m.rt.NewArrayBuffer(b)))
-	if err != nil {
-		panic(err)
-	}
-	return o
-}
-
-// isNumber reports whether v is a JavaScript number.
-func isNumber(v goja.Value) bool {
-	if v == nil {
-		return false
-	}
-	k := v.ExportType()
-	return k != nil && (k.Kind() == reflect.Int64 || k.Kind() == reflect.Float64)
-}
-
-// bytesArg converts a string (as UTF-8), ArrayBuffer, typed array or
-// DataView to bytes. Views yield only their own window of the buffer.
-// (The same helper as in package fs; small enough not to share.)
-func bytesArg(rt *goja.Runtime, v goja.Value) ([]byte, error) {
-	switch x := v.Export().(type) {
-	case string:
-		return []byte(x), nil
-	case goja.ArrayBuffer:
-		return x.Bytes(), nil
-	}
-	if o, ok := v.(*goja.Object); ok && isView(rt, o) {
-		buf, ok := o.Get("buffer").Export().(goja.ArrayBuffer)
-		if !ok {
-			return nil, errors.New("data: view without an ArrayBuffer")
-		}
-		off, n := o.Get("byteOffset").ToInteger(), o.Get("byteLength").ToInteger()
-		b := buf.Bytes()
-		if off < 0 || n < 0 || off+n > int64(len(b)) {
-			return nil, errors.New("data: view out of its buffer's bounds")
-		}
-		return b[off : off+n], nil
-	}
-	return nil, fmt.Errorf("data must be a string, ArrayBuffer, typed array or DataView, not %s", typeName(v))
-}
-
-// isView reports ArrayBuffer.isView(o): o is a typed array or a DataView.
-func isView(rt *goja.Runtime, o *goja.Object) bool {
-	ab := rt.Get("ArrayBuffer")
-	if ab == nil {
-		return false
-	}
-	f, ok := goja.AssertFunction(ab.ToObject(rt).Get("isView"))
-	if !ok {
-		return false
-	}
-	r, err := f(ab, o)
-	return err == nil && r.ToBoolean()
-}
-
-// typeName names v's JavaScript type for error messages.
-func typeName(v goja.Value) string {
-	switch {
-	case v == nil || goja.IsUndefined(v):
-		return "undefined"
-	case goja.IsNull(v):
-		return "null"
-	}
-	if o, ok := v.(*goja.Object); ok {
-		if c, ok := o.Get("constructor").(*goja.Object); ok {
-			if n := c.Get("name"); n != nil && n.String() != "" {
-				return n.String()
-			}
-		}
-		return "object"
-	}
-	switch v.ExportType().Kind() {
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Int64, reflect.Float64:
-		return "number"
-	case reflect.String:
-		return "string"
-	}
-	return v.ExportType().String()
 }
