@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -37,9 +38,10 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"listen": cmdListen,
-			"sum":    cmdSum,
-			"lines":  cmdLines,
+			"listen":   cmdListen,
+			"sum":      cmdSum,
+			"lines":    cmdLines,
+			"waitfile": cmdWaitFile,
 		},
 	})
 }
@@ -133,4 +135,23 @@ func readFile(ts *testscript.TestScript, name string) string {
 	data, err := os.ReadFile(ts.MkAbs(name))
 	ts.Check(err)
 	return string(data)
+}
+
+// waitfile FILE... waits (up to a minute) until every FILE exists.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: waitfile FILE...")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for _, name := range args {
+		for {
+			if _, err := os.Stat(ts.MkAbs(name)); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				ts.Fatalf("waitfile: %s did not appear", name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }

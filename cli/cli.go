@@ -150,6 +150,7 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	}
 	switch {
 	case ctx.Err() != nil:
+		fmt.Fprintln(env.Stderr, "rsh: interrupted")
 		return ExitInterrupted
 	case counts.total != counts.succeeded:
 		return ExitItemsFailed

@@ -361,7 +361,7 @@ func (p *Pool) runJob(ctx context.Context, j job, rs **vm.Runspace) *vm.Result {
 }
 
 func stoppedResult() *vm.Result {
-	return &vm.Result{Status: vm.Stopped, Attempts: 0, Error: &vm.ErrorInfo{Message: "stopped before it started"}}
+	return &vm.Result{Status: vm.Stopped, Attempts: 0, Error: &vm.ErrorInfo{Message: "the run stopped before it started"}}
 }
 
 func input(it Item) json.RawMessage {

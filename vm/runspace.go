@@ -341,7 +341,7 @@ func (r *Runspace) finish(res *Result, err error) {
 			res.Error = &ErrorInfo{Message: fmt.Sprintf("timed out after %s", r.f.state.Timeout)}
 		} else {
 			res.Status = Stopped
-			res.Error = &ErrorInfo{Message: "stopped before it finished"}
+			res.Error = &ErrorInfo{Message: "interrupted while running"}
 		}
 	default:
 		res.Status = Exception

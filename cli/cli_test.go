@@ -1,0 +1,55 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runspaces/rsh/cli"
+)
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		stdin string
+		want  int
+	}{
+		{"all succeed", []string{"run", "-e", "(x) => x"}, "1\n2\n", cli.ExitOK},
+		{"no input", []string{"run", "-e", "(x) => x"}, "", cli.ExitOK},
+		{"one throws", []string{"run", "-e", "(x) => { if (x === 2) throw new Error('x'); return x }"}, "1\n2\n", cli.ExitItemsFailed},
+		{"one writes an error", []string{"run", "-e", "(x) => { writeError('e') }"}, "1\n", cli.ExitItemsFailed},
+		{"invalid input", []string{"run", "--in", "json", "-e", "(x) => x"}, "{\n", cli.ExitItemsFailed},
+		{"bad flag", []string{"run", "--nope"}, "", cli.ExitUsage},
+		{"syntax error", []string{"run", "-e", "(x) =>"}, "", cli.ExitUsage},
+		{"init error", []string{"run", "-e", "throw 1"}, "1\n", cli.ExitUsage},
+		{"help", []string{"run", "--help"}, "", cli.ExitOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			got := cli.Main(context.Background(), tc.args, cli.Env{Stdin: strings.NewReader(tc.stdin), Stdout: &out, Stderr: &errOut})
+			if got != tc.want {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", got, tc.want, errOut.String())
+			}
+		})
+	}
+}
+
+// Cancelling the context (what a SIGINT does) stops the run with exit code
+// 130 and a Stopped result for the running item.
+func TestInterruptedExitCode(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(200*time.Millisecond, cancel)
+	var out, errOut bytes.Buffer
+	got := cli.Main(ctx, []string{"run", "--out", "records", "-e", "(x) => sleep(60000)"},
+		cli.Env{Stdin: strings.NewReader("1\n"), Stdout: &out, Stderr: &errOut})
+	if got != cli.ExitInterrupted {
+		t.Fatalf("exit code %d, want %d; stderr:\n%s", got, cli.ExitInterrupted, errOut.String())
+	}
+	if !strings.Contains(out.String(), `"status":"Stopped"`) {
+		t.Errorf("no Stopped record in %q", out.String())
+	}
+}
