@@ -29,5 +29,9 @@ func run() int {
 		stop()
 	}()
 	defer stop()
-	return cli.Main(ctx, os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	env := cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		env.StdinIsTerminal = true
+	}
+	return cli.Main(ctx, os.Args[1:], env)
 }

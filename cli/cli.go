@@ -28,6 +28,9 @@ const (
 type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// StdinIsTerminal makes rsh say that it is waiting for items when it
+	// reads them from a terminal, so an empty prompt is not a mystery.
+	StdinIsTerminal bool
 }
 
 // Main runs rsh with args (without the program name) and returns the exit
@@ -128,6 +131,9 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	out := newOutput(env, o)
 	defer out.close()
 	in := newInput(env.Stdin, o.files, o.in)
+	if env.StdinIsTerminal && in.readsStdin() {
+		fmt.Fprintln(env.Stderr, "rsh: reading items from the terminal, one per line; end with Ctrl-D")
+	}
 
 	start := time.Now()
 	var counts summary

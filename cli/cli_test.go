@@ -53,3 +53,14 @@ func TestInterruptedExitCode(t *testing.T) {
 		t.Errorf("no Stopped record in %q", out.String())
 	}
 }
+
+func TestTerminalHint(t *testing.T) {
+	for _, tty := range []bool{false, true} {
+		var out, errOut bytes.Buffer
+		cli.Main(context.Background(), []string{"run", "-e", "(x) => x"},
+			cli.Env{Stdin: strings.NewReader("1\n"), Stdout: &out, Stderr: &errOut, StdinIsTerminal: tty})
+		if got := strings.Contains(errOut.String(), "reading items from the terminal"); got != tty {
+			t.Errorf("terminal=%v: hint shown=%v", tty, got)
+		}
+	}
+}

@@ -32,6 +32,16 @@ func newInput(stdin io.Reader, files []string, format string) *input {
 	return &input{stdin: stdin, files: files, format: format}
 }
 
+// readsStdin reports whether any input comes from stdin.
+func (in *input) readsStdin() bool {
+	for _, f := range in.files {
+		if f == "-" {
+			return true
+		}
+	}
+	return false
+}
+
 // err returns the error that stopped reading early, if any.
 func (in *input) err() error {
 	in.mu.Lock()
