@@ -11,7 +11,6 @@ package builtins
 
 import (
 	"context"
-	"sync"
 
 	"github.com/dop251/goja"
 )
@@ -35,15 +34,15 @@ type Streams interface {
 }
 
 // Env is what a builtin module needs from the runspace that loads it.
-// A runspace owns one Env for its whole life and updates Ctx before each item;
-// modules must read Env.Context() at call time, never cache it.
+// A runspace owns one Env for its whole life and sets the context before
+// each item; modules must read Env.Context() at call time, never cache it.
+// Env is used from the runspace's goroutine only, like the runtime itself.
 type Env struct {
 	// Permissions bounds what fs and tcp may touch. The zero value denies all.
 	Permissions *Permissions
 	// Streams receives stream writes; nil discards them.
 	Streams Streams
 
-	mu      sync.Mutex
 	ctx     context.Context
 	closers []func()
 }
@@ -51,8 +50,6 @@ type Env struct {
 // Context returns the context of the item being run: it is cancelled when the
 // item times out or the run is stopped. Blocking builtins must watch it.
 func (e *Env) Context() context.Context {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.ctx == nil {
 		return context.Background()
 	}
@@ -62,26 +59,20 @@ func (e *Env) Context() context.Context {
 // SetContext sets the context of the item about to run. Called by the
 // runspace before each item.
 func (e *Env) SetContext(ctx context.Context) {
-	e.mu.Lock()
 	e.ctx = ctx
-	e.mu.Unlock()
 }
 
 // OnItemEnd registers f to run when the current item ends, whatever its
 // outcome; modules use it to close connections and files opened by the item.
 func (e *Env) OnItemEnd(f func()) {
-	e.mu.Lock()
 	e.closers = append(e.closers, f)
-	e.mu.Unlock()
 }
 
 // EndItem runs and forgets the functions registered with OnItemEnd, most
 // recent first. Called by the runspace after each item.
 func (e *Env) EndItem() {
-	e.mu.Lock()
 	fs := e.closers
 	e.closers = nil
-	e.mu.Unlock()
 	for i := len(fs) - 1; i >= 0; i-- {
 		fs[i]()
 	}

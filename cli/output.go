@@ -122,8 +122,11 @@ func (o *output) result(r *vm.Result) {
 // records on stdout, the streams are in the records, so only failures are
 // repeated on stderr.
 func (o *output) messages(r *vm.Result) {
-	tag := fmt.Sprintf("#%d %s", r.Seq, short(r.Input))
+	tag := "" // made on first use: most results have nothing to say
 	line := func(kind, msg string) {
+		if tag == "" {
+			tag = fmt.Sprintf("#%d %s", r.Seq, short(r.Input))
+		}
 		if kind != "" {
 			kind += ": "
 		}

@@ -22,6 +22,7 @@ import (
 	"iter"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/runspaces/rsh/vm"
 )
@@ -187,10 +188,32 @@ func (p *Pool) put(rs *vm.Runspace) {
 	p.mu.Unlock()
 }
 
-// job is an item with its position.
-type job struct {
-	seq  int64
-	item Item
+// Tuning of the dispatch path. Items travel from the input to the workers,
+// and results back, in batches so that a fast item (a few hundred
+// nanoseconds of JavaScript) does not pay a channel hand-off each way. A
+// batch only takes items that are already waiting, and its size adapts to
+// how long items take, so slow items still go out one at a time and spread
+// over every runspace.
+const (
+	// maxBatch bounds a batch.
+	maxBatch = 256
+	// batchTarget is the run time a batch aims at: long enough to amortise
+	// the hand-offs, short enough that work stays spread over runspaces.
+	batchTarget = 100 * time.Microsecond
+	// initialItemCost is what an item is assumed to cost before any has
+	// been measured: high, so the first items go out one by one.
+	initialItemCost = time.Millisecond
+)
+
+// ReadAhead is how many items Run may read from its input ahead of the
+// ones it has numbered. Together with the window (KeepOrder) or the
+// throttle's batches, it bounds the items held in memory.
+const ReadAhead = 1024
+
+// batch is a run of items with consecutive seqs from first.
+type batch struct {
+	first int64
+	items []Item
 }
 
 // Run runs the script over items and returns the results as they finish
@@ -198,18 +221,18 @@ type job struct {
 // memory stays bounded for unbounded input.
 //
 // When ctx is cancelled, Run stops taking items, interrupts the running
-// ones, and every item already numbered yields a vm.Stopped result. (The
-// one item the input goroutine may have read but not yet handed over when
-// the run stopped is never numbered and yields nothing.) Breaking
-// out of the returned sequence cancels the rest of the run. Run returns
-// once every runspace it used has been released; if items is blocked in a
-// read at that moment, the goroutine reading it exits at its next yield.
+// ones, and every item already numbered yields a vm.Stopped result. (Items
+// the input goroutine read ahead but had not numbered when the run stopped
+// yield nothing.) Breaking out of the returned sequence cancels the rest of
+// the run. Run returns once every runspace it used has been released; if
+// items is blocked in a read at that moment, the goroutine reading it exits
+// at its next yield.
 func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Result] {
 	return func(yield func(*vm.Result) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 
-		in := make(chan Item)
+		in := make(chan Item, ReadAhead)
 		quit := make(chan struct{})
 		go func() { // reader: the only goroutine that touches items
 			defer close(in)
@@ -223,15 +246,16 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Resul
 		}()
 
 		throttle := p.opts.Throttle
-		work := make(chan job)
-		results := make(chan *vm.Result, throttle)
-		var window chan struct{}
+		work := make(chan batch)
+		results := make(chan []*vm.Result, throttle)
+		var window *semaphore
 		if p.opts.KeepOrder {
-			window = make(chan struct{}, p.opts.Window)
+			window = newSemaphore(p.opts.Window)
 		}
+		cost := newCostMeter()
 		var wg sync.WaitGroup
 		wg.Add(1)
-		go func() { // feeder: numbers items and hands them to workers
+		go func() { // feeder: numbers items and hands them to workers in batches
 			defer wg.Done()
 			defer close(work)
 			defer close(quit)
@@ -247,25 +271,41 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Resul
 				if !ok {
 					return
 				}
-				seq++
-				j := job{seq: seq, item: it}
+				b := batch{first: seq + 1, items: []Item{it}}
+				limit := cost.batchSize()
 				if window != nil {
+					limit = min(limit, window.size)
+				}
+			fill:
+				for len(b.items) < limit {
 					select {
-					case window <- struct{}{}:
-					case <-ctx.Done():
+					case it, ok = <-in:
+						if !ok {
+							break fill
+						}
+						b.items = append(b.items, it)
+					default:
+						break fill
 					}
 				}
+				seq += int64(len(b.items))
+				if window != nil {
+					window.acquire(ctx, len(b.items))
+				}
 				// Workers drain work until it is closed, so this send
-				// completes even after cancellation; the job then
+				// completes even after cancellation; the batch then
 				// reports Stopped.
-				work <- j
+				work <- b
+				if !ok {
+					return
+				}
 			}
 		}()
 		for range throttle {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.worker(ctx, work, results)
+				p.worker(ctx, work, results, cost)
 			}()
 		}
 		go func() {
@@ -274,74 +314,93 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Resul
 		}()
 
 		deliver := yield
-		stopped := false
 		if p.opts.KeepOrder {
-			deliver = orderer(yield, window)
+			deliver = newOrderer(yield, window).deliver
 		}
-		for res := range results {
-			if stopped {
-				continue // drain so workers can finish
-			}
-			if !deliver(res) {
-				stopped = true
-				cancel()
-			}
-		}
-	}
-}
-
-// orderer returns a delivery function that buffers results and passes them
-// to yield in seq order, releasing a window slot for each one delivered.
-func orderer(yield func(*vm.Result) bool, window chan struct{}) func(*vm.Result) bool {
-	pending := make(map[int64]*vm.Result)
-	next := int64(1)
-	return func(res *vm.Result) bool {
-		pending[res.Seq] = res
-		for {
-			r, ok := pending[next]
-			if !ok {
-				return true
-			}
-			delete(pending, next)
-			next++
-			// Every job took a slot, except those numbered after
-			// cancellation, when the window no longer matters: hence
-			// the non-blocking release.
-			select {
-			case <-window:
-			default:
-			}
-			if !yield(r) {
-				return false
+		stopped := false
+		for rs := range results {
+			for _, res := range rs {
+				if stopped {
+					break // drain so workers can finish
+				}
+				if !deliver(res) {
+					stopped = true
+					cancel()
+				}
 			}
 		}
 	}
 }
 
-// worker runs jobs until work is closed, holding at most one runspace.
-func (p *Pool) worker(ctx context.Context, work <-chan job, results chan<- *vm.Result) {
+// orderer buffers results and passes them to yield in seq order, releasing
+// a window slot for each one delivered. Results in flight are always within
+// one window of the next to deliver, so a ring of window slots holds them.
+type orderer struct {
+	yield   func(*vm.Result) bool
+	window  *semaphore
+	pending []*vm.Result
+	next    int64
+}
+
+func newOrderer(yield func(*vm.Result) bool, window *semaphore) *orderer {
+	return &orderer{yield: yield, window: window, pending: make([]*vm.Result, window.size), next: 1}
+}
+
+func (o *orderer) deliver(res *vm.Result) bool {
+	o.pending[res.Seq%int64(len(o.pending))] = res
+	for {
+		i := o.next % int64(len(o.pending))
+		r := o.pending[i]
+		if r == nil || r.Seq != o.next {
+			return true
+		}
+		o.pending[i] = nil
+		o.next++
+		o.window.release(1)
+		if !o.yield(r) {
+			return false
+		}
+	}
+}
+
+// worker runs batches until work is closed, holding at most one runspace.
+func (p *Pool) worker(ctx context.Context, work <-chan batch, results chan<- []*vm.Result, cost *costMeter) {
 	var rs *vm.Runspace
 	defer func() { p.put(rs) }()
-	for j := range work {
-		res := p.runJob(ctx, j, &rs)
-		res.Seq = j.seq
-		res.Input = input(j.item)
-		results <- res
+	for b := range work {
+		out := make([]*vm.Result, len(b.items))
+		start := time.Now()
+		p.runBatch(ctx, b, out, &rs)
+		cost.observe(time.Since(start), len(b.items))
+		results <- out
 	}
 }
 
-func (p *Pool) runJob(ctx context.Context, j job, rs **vm.Runspace) *vm.Result {
-	if j.item.Err != nil {
-		return &vm.Result{Status: vm.InvalidInput, Attempts: 0, Error: &vm.ErrorInfo{Message: j.item.Err.Error()}}
+func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, rs **vm.Runspace) {
+	acquired := ctx.Err() == nil && p.own.acquire(ctx)
+	if acquired {
+		defer p.own.release()
+		if acquired = p.opts.Limiter.acquire(ctx); acquired {
+			defer p.opts.Limiter.release()
+		}
 	}
-	if ctx.Err() != nil || !p.own.acquire(ctx) {
-		return stoppedResult()
+	for i, it := range b.items {
+		var res *vm.Result
+		switch {
+		case it.Err != nil:
+			res = &vm.Result{Status: vm.InvalidInput, Error: &vm.ErrorInfo{Message: it.Err.Error()}}
+		case !acquired || ctx.Err() != nil:
+			res = stoppedResult()
+		default:
+			res = p.runItem(ctx, it, rs)
+		}
+		res.Seq = b.first + int64(i)
+		res.Input = input(it)
+		out[i] = res
 	}
-	defer p.own.release()
-	if !p.opts.Limiter.acquire(ctx) {
-		return stoppedResult()
-	}
-	defer p.opts.Limiter.release()
+}
+
+func (p *Pool) runItem(ctx context.Context, it Item, rs **vm.Runspace) *vm.Result {
 	if *rs == nil {
 		r, err := p.get(ctx)
 		if err != nil {
@@ -352,7 +411,7 @@ func (p *Pool) runJob(ctx context.Context, j job, rs **vm.Runspace) *vm.Result {
 		}
 		*rs = r
 	}
-	res := (*rs).Invoke(ctx, j.item.Value)
+	res := (*rs).Invoke(ctx, it.Value)
 	if p.opts.Fresh || !(*rs).Usable() {
 		(*rs).Close()
 		*rs = nil

@@ -199,10 +199,10 @@ func TestCancelMidRun(t *testing.T) {
 			t.Errorf("seq %d: %s, want Stopped", seq, st)
 		}
 	}
-	// Every item pulled from the input got a result, except at most the
-	// one the reader held when the run stopped; the throttle's worth of
-	// items that were running are among them.
-	if n := taken.Load(); int64(len(got)) < n-1 || len(got) < 2 {
+	// Every item pulled from the input got a result, except those read
+	// ahead and not yet numbered when the run stopped; the items that
+	// were running are among them.
+	if n := taken.Load(); int64(len(got)) < n-pool.ReadAhead-1 || len(got) < 2 {
 		t.Errorf("%d results for %d items taken", len(got), n)
 	}
 }
@@ -337,8 +337,9 @@ func TestKeepOrderWindowBounded(t *testing.T) {
 	const window = 8
 	p := newPool(t, `(n) => { if (n === 1) sleep(300); return n }`, vm.InitialState{}, pool.Options{Throttle: 2, KeepOrder: true, Window: window})
 	var taken atomic.Int64
+	const total = 4 * pool.ReadAhead
 	items := func(yield func(pool.Item) bool) {
-		for i := 1; i <= 5000; i++ {
+		for i := 1; i <= total; i++ {
 			taken.Add(1)
 			if !yield(pool.Item{Value: i}) {
 				return
@@ -350,8 +351,8 @@ func TestKeepOrderWindowBounded(t *testing.T) {
 	for r := range p.Run(context.Background(), items) {
 		if first {
 			first = false
-			if got := taken.Load(); got > window+2 {
-				t.Errorf("%d items taken before the first result, window is %d", got, window)
+			if got := taken.Load(); got > 2*window+pool.ReadAhead+1 { // in flight, one batch waiting for the window, read-ahead, one in hand
+				t.Errorf("%d items taken before the first result, window is %d and read-ahead %d", got, window, pool.ReadAhead)
 			}
 		}
 		n++
@@ -359,7 +360,7 @@ func TestKeepOrderWindowBounded(t *testing.T) {
 			t.Fatalf("result %d has seq %d", n, r.Seq)
 		}
 	}
-	if n != 5000 {
+	if n != total {
 		t.Fatalf("%d results", n)
 	}
 }
@@ -431,5 +432,19 @@ func TestChan(t *testing.T) {
 	}
 	if len(got) != 3 || got[0] != 1 || got[2] != 3 {
 		t.Fatalf("got %v", got)
+	}
+}
+
+// A run's context is cancelled when the run ends; the idle runspaces it
+// used must come out of that clean and serve the next run.
+func TestRunspacesSurviveTheEndOfARun(t *testing.T) {
+	p := newPool(t, `(x) => x`, vm.InitialState{}, pool.Options{Throttle: 1, Min: 1})
+	first := collect(p.Run(context.Background(), pool.Items([]int{1})))
+	second := collect(p.Run(context.Background(), pool.Items([]int{2})))
+	if first[0].Status != vm.Success || second[0].Status != vm.Success {
+		t.Fatalf("statuses %s %s (%+v)", first[0].Status, second[0].Status, second[0].Error)
+	}
+	if first[0].Runspace != second[0].Runspace {
+		t.Errorf("runspace %d was replaced by %d between runs", first[0].Runspace, second[0].Runspace)
 	}
 }

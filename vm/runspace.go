@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -42,6 +44,12 @@ type Runspace struct {
 	params goja.Value
 	broken bool
 	closed bool
+
+	// The context being watched for interrupts; see watch.
+	watched   context.Context
+	stopWatch func() bool
+	fireMu    sync.Mutex
+	fired     atomic.Bool
 	cur    *Result // the item being run; streams append to it
 
 	stringify goja.Callable
@@ -61,6 +69,7 @@ func (r *Runspace) Close() {
 		return
 	}
 	r.closed = true
+	r.unwatch()
 	r.loop.reset()
 	r.env.EndItem()
 	r.f.envs.Delete(r.rt)
@@ -213,11 +222,14 @@ func (r *Runspace) guard(ctx context.Context, fn func() error) (err error) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, t, errItemTimeout)
 		defer cancel()
+		// The item's own context dies with the item: stop watching it
+		// before it is cancelled (defers run last-in first-out).
+		defer r.unwatch()
 	}
+	r.watch(ctx)
 	r.env.SetContext(ctx)
-	stop := context.AfterFunc(ctx, func() { r.rt.Interrupt(context.Cause(ctx)) })
 	defer func() {
-		if !stop() {
+		if r.fired.Load() {
 			// The interrupt was (or is being) delivered: this runtime
 			// can no longer be trusted to start clean.
 			r.broken = true
@@ -251,6 +263,42 @@ func (r *Runspace) guard(ctx context.Context, fn func() error) (err error) {
 		}
 	}
 	return err
+}
+
+// watch arranges for the runtime to be interrupted when ctx ends. The
+// watch stays in place across items that share a context (a pool's run),
+// so the common case costs nothing per item; a new context replaces it.
+func (r *Runspace) watch(ctx context.Context) {
+	if ctx == r.watched {
+		return
+	}
+	r.unwatch()
+	r.watched = ctx
+	if ctx.Done() == nil {
+		return // never cancelled
+	}
+	r.stopWatch = context.AfterFunc(ctx, func() {
+		r.fireMu.Lock()
+		defer r.fireMu.Unlock()
+		r.fired.Store(true)
+		r.rt.Interrupt(context.Cause(ctx))
+	})
+}
+
+// unwatch removes the watch. If it fired after the last item ended (the
+// runspace was idle, so nothing was interrupted), the pending interrupt is
+// cleared so the next item starts clean; if it fired during an item, that
+// item already marked the runspace broken.
+func (r *Runspace) unwatch() {
+	if r.stopWatch != nil && !r.stopWatch() {
+		r.fireMu.Lock() // wait for the callback to finish
+		r.fireMu.Unlock()
+		if !r.broken {
+			r.rt.ClearInterrupt()
+		}
+		r.fired.Store(false)
+	}
+	r.stopWatch, r.watched = nil, nil
 }
 
 func isCtxErr(err error) bool {

@@ -1,0 +1,70 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/runspaces/rsh/cli"
+)
+
+func benchInput(n int, line func(i int) string) []byte {
+	var b bytes.Buffer
+	for i := 1; i <= n; i++ {
+		b.WriteString(line(i))
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// benchRun runs the command over input once per iteration and reports
+// items per second.
+func benchRun(b *testing.B, input []byte, items int, args ...string) {
+	b.Helper()
+	var stderr bytes.Buffer
+	for b.Loop() {
+		stderr.Reset()
+		code := cli.Main(context.Background(), append([]string{"run"}, args...),
+			cli.Env{Stdin: bytes.NewReader(input), Stdout: io.Discard, Stderr: &stderr})
+		if code != cli.ExitOK {
+			b.Fatalf("exit %d: %s", code, stderr.String())
+		}
+	}
+	b.ReportMetric(float64(items)*float64(b.N)/b.Elapsed().Seconds(), "items/s")
+}
+
+// BenchmarkTrivial is the per-item overhead of the whole command:
+// (n) => n * n over numbers, output discarded.
+func BenchmarkTrivial(b *testing.B) {
+	const n = 200_000
+	input := benchInput(n, strconv.Itoa)
+	benchRun(b, input, n, "-e", "(n) => n * n")
+}
+
+// BenchmarkTrivialOrdered is BenchmarkTrivial with --keep-order.
+func BenchmarkTrivialOrdered(b *testing.B) {
+	const n = 200_000
+	input := benchInput(n, strconv.Itoa)
+	benchRun(b, input, n, "-k", "-e", "(n) => n * n")
+}
+
+// BenchmarkJSON transforms ~200-byte NDJSON objects: add a field, drop one.
+func BenchmarkJSON(b *testing.B) {
+	const n = 50_000
+	input := benchInput(n, func(i int) string {
+		return fmt.Sprintf(`{"id":%d,"name":"user%d","email":"user%d@example.com","active":%v,"score":%d.5,"tags":["a","b","c"],"address":{"city":"Springfield","zip":"%05d"},"note":"%s"}`,
+			i, i, i, i%2 == 0, i%100, i%100000, strings.Repeat("x", 20))
+	})
+	benchRun(b, input, n, "--in", "json", "-e", "(o) => { o.seen = true; delete o.note; return o }")
+}
+
+// BenchmarkRecords is BenchmarkTrivial with --out records.
+func BenchmarkRecords(b *testing.B) {
+	const n = 100_000
+	input := benchInput(n, strconv.Itoa)
+	benchRun(b, input, n, "--out", "records", "-e", "(n) => n * n")
+}

@@ -1,0 +1,78 @@
+package pool
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// semaphore is a counting semaphore for one waiter (the feeder) that may
+// take several slots at once, with any number of releasers.
+type semaphore struct {
+	size   int
+	mu     sync.Mutex
+	avail  int
+	signal chan struct{}
+}
+
+func newSemaphore(n int) *semaphore {
+	return &semaphore{size: n, avail: n, signal: make(chan struct{}, 1)}
+}
+
+// acquire takes n slots, waiting until they are free or ctx is done. After
+// cancellation it returns at once: the window no longer matters then.
+func (s *semaphore) acquire(ctx context.Context, n int) {
+	for {
+		s.mu.Lock()
+		if s.avail >= n {
+			s.avail -= n
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.signal:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *semaphore) release(n int) {
+	s.mu.Lock()
+	s.avail = min(s.avail+n, s.size)
+	s.mu.Unlock()
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+}
+
+// costMeter keeps a moving average of how long an item takes, to size
+// batches.
+type costMeter struct{ ns atomic.Int64 }
+
+func newCostMeter() *costMeter {
+	c := &costMeter{}
+	c.ns.Store(int64(initialItemCost))
+	return c
+}
+
+func (c *costMeter) observe(d time.Duration, n int) {
+	if n == 0 {
+		return
+	}
+	per := int64(d) / int64(n)
+	old := c.ns.Load()
+	// Weight the newest measurement by half: adapts within a few batches.
+	c.ns.Store((old + per) / 2)
+}
+
+func (c *costMeter) batchSize() int {
+	per := c.ns.Load()
+	if per <= 0 {
+		return maxBatch
+	}
+	return int(max(1, min(int64(maxBatch), int64(batchTarget)/per)))
+}

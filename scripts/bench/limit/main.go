@@ -1,0 +1,121 @@
+// Command limit is the ceiling rsh is measured against: N goroutines, one
+// goja runtime each, calling one compiled function on items decoded before
+// the clock starts, with no I/O. Whatever rsh adds on top (reading,
+// decoding, dispatch, encoding, writing) shows as the gap to this.
+//
+//	limit -script '(n) => n * n' -items 1000000 -workers 2
+//	limit -script-file cpu.js -items 2000 -workers 2
+//	limit -script-file json.js -input data.ndjson -workers 2
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+func main() {
+	src := flag.String("script", "", "the function's source")
+	srcFile := flag.String("script-file", "", "a file holding the function's source")
+	items := flag.Int("items", 0, "run on the numbers 1..N")
+	input := flag.String("input", "", "run on the JSON lines of this file (decoded into each runtime before timing)")
+	workers := flag.Int("workers", runtime.NumCPU(), "goroutines, one runtime each")
+	flag.Parse()
+	if *srcFile != "" {
+		b, err := os.ReadFile(*srcFile)
+		if err != nil {
+			fail(err)
+		}
+		*src = string(b)
+	}
+	prog, err := goja.Compile("limit.js", *src, false)
+	if err != nil {
+		fail(err)
+	}
+	var lines []string
+	if *input != "" {
+		f, err := os.Open(*input)
+		if err != nil {
+			fail(err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		f.Close()
+	}
+	n := *items
+	if lines != nil {
+		n = len(lines)
+	}
+	type worker struct {
+		rt    *goja.Runtime
+		fn    goja.Callable
+		items []goja.Value
+	}
+	ws := make([]*worker, *workers)
+	for i := range ws {
+		rt := goja.New()
+		v, err := rt.RunProgram(prog)
+		if err != nil {
+			fail(err)
+		}
+		if m := rt.Get("module"); m != nil {
+			if e := m.ToObject(rt).Get("exports"); e != nil {
+				v = e
+			}
+		}
+		fn, ok := goja.AssertFunction(v)
+		if !ok {
+			fail(fmt.Errorf("the script does not produce a function"))
+		}
+		w := &worker{rt: rt, fn: fn}
+		// Pre-decode this worker's share of the items, round robin.
+		for j := i; j < n; j += *workers {
+			if lines != nil {
+				var x any
+				if err := json.Unmarshal([]byte(lines[j]), &x); err != nil {
+					fail(err)
+				}
+				parse, _ := goja.AssertFunction(rt.Get("JSON").ToObject(rt).Get("parse"))
+				val, err := parse(goja.Undefined(), rt.ToValue(lines[j]))
+				if err != nil {
+					fail(err)
+				}
+				w.items = append(w.items, val)
+			} else {
+				w.items = append(w.items, rt.ToValue(j+1))
+			}
+		}
+		ws[i] = w
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, it := range w.items {
+				if _, err := w.fn(goja.Undefined(), it); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	fmt.Printf("%d items in %s: %.0f items/s\n", n, el, float64(n)/el.Seconds())
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "limit:", err)
+	os.Exit(1)
+}
