@@ -3,45 +3,25 @@ package vm
 import (
 	"encoding/json"
 	"errors"
-	"math"
-	"math/big"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
 )
 
-// errNotSerialisable is returned for values JSON cannot represent.
-var errNotSerialisable = errors.New("value cannot be serialised as JSON")
+// errBigInt is returned for a BigInt, which JSON cannot represent.
+var errBigInt = errors.New("a BigInt value cannot be serialised as JSON")
 
 // encodeValue returns the JSON text of v, as JSON.stringify would write it,
-// with undefined, functions and symbols as null. Primitives take a fast path
-// that does not enter the JavaScript engine.
+// with undefined, functions and symbols as null. Plain data takes a fast
+// path (jsonEncoder); anything else goes to JSON.stringify.
 func (r *Runspace) encodeValue(v goja.Value) (json.RawMessage, error) {
-	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
-		return json.RawMessage("null"), nil
+	b, err := r.encoder.append(nil, v, 0)
+	if err == nil {
+		return b, nil
 	}
-	if _, isObj := v.(*goja.Object); !isObj {
-		switch x := v.Export().(type) {
-		case int64:
-			return strconv.AppendInt(nil, x, 10), nil
-		case float64:
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return json.RawMessage("null"), nil
-			}
-			return json.RawMessage(v.String()), nil
-		case string:
-			return appendJSONString(nil, x), nil
-		case bool:
-			if x {
-				return json.RawMessage("true"), nil
-			}
-			return json.RawMessage("false"), nil
-		case *big.Int:
-			return nil, errors.New("a BigInt " + errNotSerialisable.Error())
-		default:
-			return json.RawMessage("null"), nil
-		}
+	if err == errBigInt {
+		return nil, err
 	}
 	s, err := r.stringify(goja.Undefined(), v)
 	if err != nil {
@@ -131,6 +111,9 @@ func (r *Runspace) parseJSON(raw []byte) (goja.Value, error) {
 	if isSmallJSONInt(raw) {
 		n, _ := strconv.ParseInt(string(raw), 10, 64)
 		return r.rt.ToValue(n), nil
+	}
+	if v, err := decodeJSON(r.rt, raw); err == nil {
+		return v, nil
 	}
 	return r.jsonParse(goja.Undefined(), r.rt.ToValue(string(raw)))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -18,6 +19,10 @@ import (
 	"github.com/runspaces/rsh/builtins/sleep"
 	"github.com/runspaces/rsh/builtins/streams"
 )
+
+// promiseType is what (*goja.Object).ExportType reports for a Promise:
+// checking it avoids exporting (copying) every returned object.
+var promiseType = reflect.TypeOf((*goja.Promise)(nil))
 
 // errItemTimeout is the cancellation cause of an item whose timeout fired.
 var errItemTimeout = errors.New("item timed out")
@@ -54,6 +59,7 @@ type Runspace struct {
 
 	stringify goja.Callable
 	jsonParse goja.Callable
+	encoder   jsonEncoder
 }
 
 // ID returns the runspace's number, unique within its factory, from 1.
@@ -119,6 +125,7 @@ func (r *Runspace) setup() error {
 	jsonObj := rt.Get("JSON").ToObject(rt)
 	r.stringify, _ = goja.AssertFunction(jsonObj.Get("stringify"))
 	r.jsonParse, _ = goja.AssertFunction(jsonObj.Get("parse"))
+	r.encoder = newJSONEncoder(rt)
 
 	for _, v := range f.variables {
 		val, err := r.jsonParse(goja.Undefined(), rt.ToValue(v.json))
@@ -350,7 +357,7 @@ func (r *Runspace) call(ctx context.Context, item any) error {
 	if err != nil {
 		return err
 	}
-	if o, ok := ret.(*goja.Object); ok {
+	if o, ok := ret.(*goja.Object); ok && o.ExportType() == promiseType {
 		if p, ok := o.Export().(*goja.Promise); ok {
 			if err := r.loop.await(r.env.Context(), p); err != nil {
 				if isCtxErr(err) {
