@@ -3,6 +3,7 @@ package vm
 import (
 	"math"
 	"math/big"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -108,30 +109,41 @@ func skipInObject(v goja.Value) bool {
 	return isSym
 }
 
+var (
+	typeInt64   = reflect.TypeOf(int64(0))
+	typeFloat64 = reflect.TypeOf(float64(0))
+	typeString  = reflect.TypeOf("")
+	typeBool    = reflect.TypeOf(false)
+	typeBigInt  = reflect.TypeOf((*big.Int)(nil))
+)
+
 // appendPrimitive writes a non-object value: null, booleans, numbers
 // (NaN and infinities as null) and strings.
 func appendPrimitive(b []byte, v goja.Value) ([]byte, error) {
 	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
 		return append(b, "null"...), nil
 	}
-	switch x := v.Export().(type) {
-	case int64:
-		return strconv.AppendInt(b, x, 10), nil
-	case float64:
+	// Switch on the export type rather than Export(), which boxes.
+	switch v.ExportType() {
+	case typeInt64:
+		return strconv.AppendInt(b, v.ToInteger(), 10), nil
+	case typeFloat64:
+		x := v.ToFloat()
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return append(b, "null"...), nil
 		}
 		return append(b, v.String()...), nil
-	case string:
+	case typeString:
+		x := v.String()
 		if strings.ContainsRune(x, utf8.RuneError) {
-			// Maybe a lone surrogate, which the export replaced:
+			// Maybe a lone surrogate, which the conversion replaced:
 			// JSON.stringify writes it as an escape.
 			return nil, errFallback
 		}
 		return appendJSONString(b, x), nil
-	case bool:
-		return strconv.AppendBool(b, x), nil
-	case *big.Int:
+	case typeBool:
+		return strconv.AppendBool(b, v.ToBoolean()), nil
+	case typeBigInt:
 		return nil, errBigInt
 	}
 	return append(b, "null"...), nil
