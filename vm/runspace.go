@@ -55,7 +55,7 @@ type Runspace struct {
 	stopWatch func() bool
 	fireMu    sync.Mutex
 	fired     atomic.Bool
-	cur    *Result // the item being run; streams append to it
+	cur       *Result // the item being run; streams append to it
 
 	stringify goja.Callable
 	jsonParse goja.Callable
