@@ -64,3 +64,19 @@ func TestTerminalHint(t *testing.T) {
 		}
 	}
 }
+
+// A line longer than the read buffer arrives whole, and lines around it
+// are not disturbed by the buffer reuse.
+func TestLongLines(t *testing.T) {
+	long := strings.Repeat("x", 700<<10)
+	input := "short1\n\"" + long + "\"\nshort2\n"
+	var out, errOut bytes.Buffer
+	code := cli.Main(context.Background(), []string{"run", "-k", "-e", "(s) => s.length"},
+		cli.Env{Stdin: strings.NewReader(input), Stdout: &out, Stderr: &errOut})
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if want := "6\n716800\n6\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}

@@ -20,6 +20,7 @@ type input struct {
 	stdin  io.Reader
 	files  []string
 	format string
+	arena  []byte // see keep; used by the reading goroutine only
 
 	mu     sync.Mutex // failed is set by the pool's reader goroutine
 	failed error
@@ -95,12 +96,21 @@ const readBufferSize = 256 << 10
 
 func (in *input) lineItems(name string, r io.Reader, yield func(pool.Item) bool) bool {
 	br := bufio.NewReaderSize(r, readBufferSize)
+	var long []byte // a line longer than the buffer, gathered in pieces
 	for {
-		line, err := br.ReadBytes('\n')
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long, line...)
+			continue
+		}
+		if long != nil {
+			line = append(long, line...)
+			long = nil
+		}
 		if len(line) > 0 {
 			line = bytes.TrimSuffix(line, []byte("\n"))
 			line = bytes.TrimSuffix(line, []byte("\r"))
-			if it, keep := decodeLine(in.format, line); keep && !yield(it) {
+			if it, keep := in.decodeLine(line); keep && !yield(it) {
 				return false
 			}
 		}
@@ -114,42 +124,79 @@ func (in *input) lineItems(name string, r io.Reader, yield func(pool.Item) bool)
 	}
 }
 
-func displayName(name string) string {
-	if name == "-" {
-		return "stdin"
+// arenaChunk is the size of the blocks that input lines are copied into:
+// one allocation serves hundreds of short lines.
+const arenaChunk = 64 << 10
+
+// keep copies b into the input arena. The returned slice's capacity ends
+// with it, so appending to it can never overwrite a neighbour.
+func (in *input) keep(b []byte) []byte {
+	if len(b) > arenaChunk/8 {
+		return bytes.Clone(b)
 	}
-	return name
+	if cap(in.arena)-len(in.arena) < len(b) {
+		in.arena = make([]byte, 0, arenaChunk)
+	}
+	start := len(in.arena)
+	in.arena = append(in.arena, b...)
+	return in.arena[start:len(in.arena):len(in.arena)]
 }
 
 // decodeLine turns one line into an item; keep is false for lines that are
-// skipped (blank lines in auto and json formats).
-func decodeLine(format string, line []byte) (it pool.Item, keep bool) {
-	switch format {
+// skipped (blank lines in auto and json formats). The line is only valid
+// until the next read, so whatever is kept is copied.
+func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
+	switch in.format {
 	case "text":
-		s := string(line)
-		return pool.Item{Value: s}, true
+		return pool.Item{Value: string(line)}, true
 	case "json":
-		if len(bytes.TrimSpace(line)) == 0 {
+		if isBlank(line) {
 			return it, false
 		}
-		if !json.Valid(line) {
+		if !isJSONInt(line) && !json.Valid(line) {
 			var v any
 			err := json.Unmarshal(line, &v)
 			return pool.Item{Input: jsonString(string(line)), Err: fmt.Errorf("invalid JSON: %v", err)}, true
 		}
-		raw := json.RawMessage(bytes.Clone(line))
+		raw := json.RawMessage(in.keep(line))
 		return pool.Item{Value: raw, Input: raw}, true
 	default: // auto
-		if len(bytes.TrimSpace(line)) == 0 {
+		if isBlank(line) {
 			return it, false
 		}
-		if json.Valid(line) {
-			raw := json.RawMessage(bytes.Clone(line))
+		if isJSONInt(line) || json.Valid(line) {
+			raw := json.RawMessage(in.keep(line))
 			return pool.Item{Value: raw, Input: raw}, true
 		}
-		s := string(line)
-		return pool.Item{Value: s}, true
+		return pool.Item{Value: string(line)}, true
 	}
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// isJSONInt reports whether b is a JSON integer such as 42 or -7: the most
+// common line, and valid JSON without running the full validator.
+func isJSONInt(b []byte) bool {
+	d := b
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 1 && d[0] == '0' {
+		return false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (in *input) csvItems(name string, r io.Reader, yield func(pool.Item) bool) bool {
@@ -228,4 +275,11 @@ func jsonString(s string) json.RawMessage {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s)
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+func displayName(name string) string {
+	if name == "-" {
+		return "stdin"
+	}
+	return name
 }
