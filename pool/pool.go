@@ -384,15 +384,21 @@ func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, rs **vm.
 			defer p.opts.Limiter.release()
 		}
 	}
+	// One allocation for the batch's results, and one clock read per
+	// item: each starts when the previous one ended.
+	slab := make([]vm.Result, len(b.items))
+	now := time.Now()
 	for i, it := range b.items {
-		var res *vm.Result
+		res := &slab[i]
+		res.StartedAt = now
 		switch {
 		case it.Err != nil:
-			res = &vm.Result{Status: vm.InvalidInput, Error: &vm.ErrorInfo{Message: it.Err.Error()}}
+			res.Status, res.Error = vm.InvalidInput, &vm.ErrorInfo{Message: it.Err.Error()}
 		case !acquired || ctx.Err() != nil:
-			res = stoppedResult()
+			setStopped(res)
 		default:
-			res = p.runItem(ctx, it, rs)
+			p.runItem(ctx, it, rs, res)
+			now = res.StartedAt.Add(res.Duration)
 		}
 		res.Seq = b.first + int64(i)
 		res.Input = input(it)
@@ -400,27 +406,29 @@ func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, rs **vm.
 	}
 }
 
-func (p *Pool) runItem(ctx context.Context, it Item, rs **vm.Runspace) *vm.Result {
+func (p *Pool) runItem(ctx context.Context, it Item, rs **vm.Runspace, res *vm.Result) {
 	if *rs == nil {
 		r, err := p.get(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return stoppedResult()
+				setStopped(res)
+				return
 			}
-			return &vm.Result{Status: vm.Exception, Attempts: 1, Error: &vm.ErrorInfo{Message: err.Error()}}
+			res.Status, res.Attempts, res.Error = vm.Exception, 1, &vm.ErrorInfo{Message: err.Error()}
+			return
 		}
 		*rs = r
+		res.StartedAt = time.Time{} // creating the runspace is not the item's time
 	}
-	res := (*rs).Invoke(ctx, it.Value)
+	(*rs).InvokeInto(ctx, it.Value, res)
 	if p.opts.Fresh || !(*rs).Usable() {
 		(*rs).Close()
 		*rs = nil
 	}
-	return res
 }
 
-func stoppedResult() *vm.Result {
-	return &vm.Result{Status: vm.Stopped, Attempts: 0, Error: &vm.ErrorInfo{Message: "the run stopped before it started"}}
+func setStopped(res *vm.Result) {
+	res.Status, res.Attempts, res.Error = vm.Stopped, 0, &vm.ErrorInfo{Message: "the run stopped before it started"}
 }
 
 func input(it Item) json.RawMessage {

@@ -33,6 +33,30 @@ func (r *Runspace) encodeValue(v goja.Value) (json.RawMessage, error) {
 	return json.RawMessage(s.String()), nil
 }
 
+// outArenaChunk is the size of the blocks small output values are encoded
+// into, so that a number or a short string does not cost an allocation.
+const outArenaChunk = 16 << 10
+
+// encodeOutput is encodeValue for output values: the text is written into
+// the runspace's output arena when it fits.
+func (r *Runspace) encodeOutput(v goja.Value) (json.RawMessage, error) {
+	if cap(r.outArena)-len(r.outArena) < 64 {
+		r.outArena = make([]byte, 0, outArenaChunk)
+	}
+	free := r.outArena[len(r.outArena):]
+	b, err := r.encoder.append(free, v, 0)
+	if err != nil {
+		return r.encodeValue(v)
+	}
+	if len(b) <= cap(free) && len(b) > 0 && &b[0] == &free[:1][0] {
+		// Still in the arena: claim the bytes and cap the slice so an
+		// append by the consumer cannot reach the next value.
+		r.outArena = r.outArena[:len(r.outArena)+len(b)]
+		return b[:len(b):len(b)], nil
+	}
+	return b, nil
+}
+
 // appendJSONString appends s as a JSON string the way JSON.stringify writes
 // it: only quotes, backslashes and control characters are escaped.
 func appendJSONString(b []byte, s string) []byte {

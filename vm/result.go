@@ -53,6 +53,8 @@ type Result struct {
 	Duration    time.Duration     `json:"-"`
 	Runspace    int               `json:"runspace"`
 	Attempts    int               `json:"attempts"`
+
+	firstOutput [1]json.RawMessage // Output's storage for the common single value
 }
 
 // Values decodes the output values into Go values.

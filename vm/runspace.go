@@ -60,6 +60,7 @@ type Runspace struct {
 	stringify goja.Callable
 	jsonParse goja.Callable
 	encoder   jsonEncoder
+	outArena  []byte // see encodeOutput
 }
 
 // ID returns the runspace's number, unique within its factory, from 1.
@@ -334,18 +335,35 @@ func (e *panicError) Error() string { return fmt.Sprintf("internal error: %v", e
 // result's Seq, Input and Attempts are left for the caller. It never panics:
 // whatever the script does, there is a result.
 func (r *Runspace) Invoke(ctx context.Context, item any) *Result {
-	res := &Result{Runspace: r.id, Attempts: 1, StartedAt: time.Now()}
+	res := &Result{}
+	r.InvokeInto(ctx, item, res)
+	return res
+}
+
+// InvokeInto is Invoke writing into res, so that a caller running many
+// items can allocate their results together. res must be zero except
+// StartedAt: when set, it is taken as the item's start time (a caller
+// running items back to back passes the previous item's end, saving a
+// clock read).
+func (r *Runspace) InvokeInto(ctx context.Context, item any, res *Result) {
+	res.Runspace, res.Attempts = r.id, 1
+	if res.StartedAt.IsZero() {
+		res.StartedAt = time.Now()
+	}
+	res.Output = res.firstOutput[:0:1]
 	if r.closed || r.broken {
 		res.Status = Exception
 		res.Error = &ErrorInfo{Message: "vm: runspace is not usable"}
-		return res
+		return
 	}
 	r.cur = res
 	err := r.guard(ctx, func() error { return r.call(ctx, item) })
 	r.cur = nil
 	res.Duration = time.Since(res.StartedAt)
 	r.finish(res, err)
-	return res
+	if len(res.Output) == 0 {
+		res.Output = nil
+	}
 }
 
 func (r *Runspace) call(ctx context.Context, item any) error {
@@ -457,7 +475,7 @@ type streamSink Runspace
 func (r *Runspace) sink() *streamSink { return (*streamSink)(r) }
 
 func (s *streamSink) Output(v goja.Value) error {
-	raw, err := (*Runspace)(s).encodeValue(v)
+	raw, err := (*Runspace)(s).encodeOutput(v)
 	if err != nil {
 		return err
 	}
