@@ -61,6 +61,7 @@ type Runspace struct {
 	jsonParse goja.Callable
 	encoder   jsonEncoder
 	outArena  []byte // see encodeOutput
+	args      [2]goja.Value
 }
 
 // ID returns the runspace's number, unique within its factory, from 1.
@@ -371,7 +372,12 @@ func (r *Runspace) call(ctx context.Context, item any) error {
 	if err != nil {
 		return fmt.Errorf("input: %w", err)
 	}
-	ret, err := r.fn(goja.Undefined(), arg, r.params)
+	// The arguments go through a slice kept in the runspace: a fresh
+	// variadic slice per call would be an allocation per item. goja copies
+	// arguments onto its own stack.
+	r.args[0], r.args[1] = arg, r.params
+	ret, err := r.fn(goja.Undefined(), r.args[:]...)
+	r.args[0] = nil
 	if err != nil {
 		return err
 	}
@@ -402,12 +408,15 @@ func (e *rejection) Error() string { return "promise rejected: " + e.reason.Stri
 
 // finish sets the status and error of res from the call's outcome.
 func (r *Runspace) finish(res *Result, err error) {
+	if err == nil {
+		res.Status = Success
+		if len(res.Errors) > 0 {
+			res.Status = Error
+		}
+		return
+	}
 	var stop *stopError
 	switch {
-	case err == nil && len(res.Errors) > 0:
-		res.Status = Error
-	case err == nil:
-		res.Status = Success
 	case errors.As(err, &stop):
 		if errors.Is(stop.cause, errItemTimeout) {
 			res.Status = Timeout
