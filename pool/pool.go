@@ -233,79 +233,29 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Resul
 		defer cancel()
 
 		in := make(chan Item, ReadAhead)
-		quit := make(chan struct{})
 		go func() { // reader: the only goroutine that touches items
 			defer close(in)
 			for it := range items {
 				select {
 				case in <- it:
-				case <-quit:
+				case <-ctx.Done():
 					return
 				}
 			}
 		}()
 
 		throttle := p.opts.Throttle
-		work := make(chan batch)
 		results := make(chan []*vm.Result, throttle)
-		var window *semaphore
+		q := &queue{in: in, cost: newCostMeter()}
 		if p.opts.KeepOrder {
-			window = newSemaphore(p.opts.Window)
+			q.window = newSemaphore(p.opts.Window)
 		}
-		cost := newCostMeter()
 		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { // feeder: numbers items and hands them to workers in batches
-			defer wg.Done()
-			defer close(work)
-			defer close(quit)
-			var seq int64
-			for {
-				var it Item
-				var ok bool
-				select {
-				case it, ok = <-in:
-				case <-ctx.Done():
-					return
-				}
-				if !ok {
-					return
-				}
-				b := batch{first: seq + 1, items: []Item{it}}
-				limit := cost.batchSize()
-				if window != nil {
-					limit = min(limit, window.size)
-				}
-			fill:
-				for len(b.items) < limit {
-					select {
-					case it, ok = <-in:
-						if !ok {
-							break fill
-						}
-						b.items = append(b.items, it)
-					default:
-						break fill
-					}
-				}
-				seq += int64(len(b.items))
-				if window != nil {
-					window.acquire(ctx, len(b.items))
-				}
-				// Workers drain work until it is closed, so this send
-				// completes even after cancellation; the batch then
-				// reports Stopped.
-				work <- b
-				if !ok {
-					return
-				}
-			}
-		}()
 		for range throttle {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.worker(ctx, work, results, cost)
+				p.worker(ctx, q, results)
 			}()
 		}
 		go func() {
@@ -314,8 +264,8 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Resul
 		}()
 
 		deliver := yield
-		if p.opts.KeepOrder {
-			deliver = newOrderer(yield, window).deliver
+		if q.window != nil {
+			deliver = newOrderer(yield, q.window).deliver
 		}
 		stopped := false
 		for rs := range results {
@@ -330,6 +280,61 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Resul
 			}
 		}
 	}
+}
+
+// queue hands numbered batches of input items to workers. Workers take
+// from it directly, one at a time (the mutex keeps numbering in input
+// order), so an item makes a single hand-off between the reader and the
+// runspace that runs it.
+type queue struct {
+	mu     sync.Mutex
+	in     <-chan Item
+	seq    int64
+	done   bool
+	cost   *costMeter
+	window *semaphore // with KeepOrder
+}
+
+// take returns the next batch: at least one item (waiting for it), plus
+// those already read ahead, up to the batch size. It reports false when the
+// input is exhausted or ctx is done. Items it numbers are always returned,
+// so each gets a result.
+func (q *queue) take(ctx context.Context) (batch, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.done {
+		return batch{}, false
+	}
+	var it Item
+	var ok bool
+	select {
+	case it, ok = <-q.in:
+	case <-ctx.Done():
+	}
+	if !ok {
+		q.done = true
+		return batch{}, false
+	}
+	limit := q.cost.batchSize()
+	if q.window != nil {
+		limit = min(limit, q.window.size)
+	}
+	items := make([]Item, 1, limit)
+	items[0] = it
+	// Only this goroutine receives from q.in while it holds the mutex, so
+	// len(q.in) > 0 means the receive cannot block.
+	for len(items) < limit && len(q.in) > 0 {
+		if it, ok = <-q.in; !ok {
+			break
+		}
+		items = append(items, it)
+	}
+	if q.window != nil {
+		q.window.acquire(ctx, len(items))
+	}
+	b := batch{first: q.seq + 1, items: items}
+	q.seq += int64(len(items))
+	return b, true
 }
 
 // orderer buffers results and passes them to yield in seq order, releasing
@@ -363,15 +368,20 @@ func (o *orderer) deliver(res *vm.Result) bool {
 	}
 }
 
-// worker runs batches until work is closed, holding at most one runspace.
-func (p *Pool) worker(ctx context.Context, work <-chan batch, results chan<- []*vm.Result, cost *costMeter) {
+// worker runs batches until the queue is done, holding at most one
+// runspace.
+func (p *Pool) worker(ctx context.Context, q *queue, results chan<- []*vm.Result) {
 	var rs *vm.Runspace
 	defer func() { p.put(rs) }()
-	for b := range work {
+	for {
+		b, ok := q.take(ctx)
+		if !ok {
+			return
+		}
 		out := make([]*vm.Result, len(b.items))
 		start := time.Now()
 		p.runBatch(ctx, b, out, &rs)
-		cost.observe(time.Since(start), len(b.items))
+		q.cost.observe(time.Since(start), len(b.items))
 		results <- out
 	}
 }
