@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -31,6 +32,7 @@ type output struct {
 
 	mu     sync.Mutex
 	w      *bufio.Writer
+	buf    []byte // scratch for records
 	dirty  bool
 	stderr interface{ Write([]byte) (int, error) }
 	done   chan struct{}
@@ -89,13 +91,9 @@ func (o *output) result(r *vm.Result) {
 	o.messages(r)
 	switch o.mode {
 	case "records":
-		b, err := json.Marshal(r)
-		if err != nil {
-			fmt.Fprintf(o.stderr, "rsh: #%d: encoding record: %v\n", r.Seq, err)
-			return
-		}
-		o.w.Write(b)
-		o.w.WriteByte('\n')
+		o.buf = r.AppendJSON(o.buf[:0])
+		o.buf = append(o.buf, '\n')
+		o.w.Write(o.buf)
 	case "json":
 		for _, v := range r.Output {
 			o.w.Write(v)
@@ -103,7 +101,12 @@ func (o *output) result(r *vm.Result) {
 		}
 	default:
 		for _, v := range r.Output {
-			if len(v) > 0 && v[0] == '"' {
+			if len(v) > 1 && v[0] == '"' {
+				if bytes.IndexByte(v, '\\') < 0 {
+					o.w.Write(v[1 : len(v)-1]) // nothing to unescape
+					o.w.WriteByte('\n')
+					continue
+				}
 				var s string
 				if json.Unmarshal(v, &s) == nil {
 					o.w.WriteString(s)

@@ -2,6 +2,8 @@ package vm
 
 import (
 	"encoding/json"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -70,38 +72,88 @@ func (r *Result) Values() ([]any, error) {
 	return out, nil
 }
 
-// MarshalJSON encodes the record in the documented field order, with empty
-// streams as [] rather than null and the duration as durationMs.
+// MarshalJSON encodes the record; see AppendJSON.
 func (r *Result) MarshalJSON() ([]byte, error) {
-	input := r.Input
-	if input == nil {
-		input = json.RawMessage("null")
-	}
-	return json.Marshal(struct {
-		Seq         int64             `json:"seq"`
-		Input       json.RawMessage   `json:"input"`
-		Output      []json.RawMessage `json:"output"`
-		Status      Status            `json:"status"`
-		Errors      []string          `json:"errors"`
-		Warnings    []string          `json:"warnings"`
-		Verbose     []string          `json:"verbose"`
-		Information []string          `json:"information"`
-		Progress    []Progress        `json:"progress,omitempty"`
-		Error       *ErrorInfo        `json:"error,omitempty"`
-		StartedAt   time.Time         `json:"startedAt"`
-		DurationMs  float64           `json:"durationMs"`
-		Runspace    int               `json:"runspace"`
-		Attempts    int               `json:"attempts"`
-	}{
-		r.Seq, input, nonNil(r.Output), r.Status, nonNil(r.Errors), nonNil(r.Warnings),
-		nonNil(r.Verbose), nonNil(r.Information), r.Progress, r.Error, r.StartedAt,
-		float64(r.Duration.Microseconds()) / 1000, r.Runspace, r.Attempts,
-	})
+	return r.AppendJSON(nil), nil
 }
 
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
+// AppendJSON appends the record to b as one line of JSON, in the documented
+// field order, with empty streams as [] rather than null and the duration
+// as durationMs. Input and Output are written as they are: they must hold
+// valid JSON (they always do in results made by this module).
+func (r *Result) AppendJSON(b []byte) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendInt(b, r.Seq, 10)
+	b = append(b, `,"input":`...)
+	if len(r.Input) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, r.Input...)
 	}
-	return s
+	b = append(b, `,"output":[`...)
+	for i, o := range r.Output {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, o...)
+	}
+	b = append(b, `],"status":`...)
+	b = appendJSONString(b, string(r.Status))
+	b = appendStrings(append(b, `,"errors":`...), r.Errors)
+	b = appendStrings(append(b, `,"warnings":`...), r.Warnings)
+	b = appendStrings(append(b, `,"verbose":`...), r.Verbose)
+	b = appendStrings(append(b, `,"information":`...), r.Information)
+	if len(r.Progress) > 0 {
+		b = append(b, `,"progress":[`...)
+		for i, p := range r.Progress {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"percent":`...)
+			b = appendNumber(b, p.Percent)
+			b = append(b, `,"status":`...)
+			b = appendJSONString(b, p.Status)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if r.Error != nil {
+		b = append(b, `,"error":{"message":`...)
+		b = appendJSONString(b, r.Error.Message)
+		b = append(b, `,"stack":`...)
+		b = appendJSONString(b, r.Error.Stack)
+		b = append(b, '}')
+	}
+	b = append(b, `,"startedAt":"`...)
+	b = r.StartedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","durationMs":`...)
+	b = appendNumber(b, float64(r.Duration.Microseconds())/1000)
+	b = append(b, `,"runspace":`...)
+	b = strconv.AppendInt(b, int64(r.Runspace), 10)
+	b = append(b, `,"attempts":`...)
+	b = strconv.AppendInt(b, int64(r.Attempts), 10)
+	return append(b, '}')
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendNumber writes f as JSON does (NaN and infinities, which JSON
+// lacks, as null).
+func appendNumber(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		return strconv.AppendFloat(b, f, 'e', -1, 64)
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -443,5 +444,45 @@ func TestResultRecord(t *testing.T) {
 	}
 	if strings.Contains(string(b), `"error"`) {
 		t.Errorf("record %s has an error field without an exception", b)
+	}
+}
+
+// The hand-written record encoder writes what encoding/json would, field
+// for field and in the documented order.
+func TestRecordMatchesEncodingJSON(t *testing.T) {
+	r := &vm.Result{
+		Seq: 7, Input: json.RawMessage(`{"h":"host7"}`), Output: []json.RawMessage{json.RawMessage(`1`), json.RawMessage(`"a\u0001<>"`)},
+		Status: vm.Exception, Errors: []string{"e\n1"}, Warnings: []string{"w"}, Verbose: []string{"v"}, Information: []string{"i", "j"},
+		Progress: []vm.Progress{{Percent: 12.5, Status: "half\"way"}}, Error: &vm.ErrorInfo{Message: "Error: x", Stack: "at f (a.js:1:2)"},
+		StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), Duration: 12345 * time.Microsecond, Runspace: 3, Attempts: 2,
+	}
+	got, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(map[string]any{
+		"seq": 7, "input": r.Input, "output": r.Output, "status": "Exception", "errors": r.Errors, "warnings": r.Warnings,
+		"verbose": r.Verbose, "information": r.Information, "progress": r.Progress, "error": r.Error,
+		"startedAt": r.StartedAt, "durationMs": 12.345, "runspace": 3, "attempts": 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("record %s is not JSON: %v", got, err)
+	}
+	json.Unmarshal(want, &w)
+	if gs, ws := fmt.Sprint(g), fmt.Sprint(w); gs != ws {
+		t.Errorf("record\n%s\nwant the same fields as\n%s", got, want)
+	}
+	order := []string{`"seq"`, `"input"`, `"output"`, `"status"`, `"errors"`, `"warnings"`, `"verbose"`, `"information"`, `"progress"`, `"error"`, `"startedAt"`, `"durationMs"`, `"runspace"`, `"attempts"`}
+	last := -1
+	for _, k := range order {
+		i := strings.Index(string(got), k+":")
+		if i < last {
+			t.Errorf("%s out of order in %s", k, got)
+		}
+		last = i
 	}
 }
