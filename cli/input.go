@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/runspaces/rsh/pool"
+	"github.com/runspaces/rsh/vm"
 )
 
 // input reads items from files (or stdin) in one of the --in formats.
@@ -156,7 +157,7 @@ func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
 		if !isJSONInt(line) && !json.Valid(line) {
 			var v any
 			err := json.Unmarshal(line, &v)
-			return pool.Item{Input: jsonString(string(line)), Err: fmt.Errorf("invalid JSON: %v", err)}, true
+			return pool.Item{Input: vm.JSONString(string(line)), Err: fmt.Errorf("invalid JSON: %v", err)}, true
 		}
 		raw := json.RawMessage(in.keep(line))
 		return pool.Item{Value: raw, Input: raw}, true
@@ -225,7 +226,7 @@ func (in *input) csvItems(name string, r io.Reader, yield func(pool.Item) bool) 
 				in.fail(fmt.Errorf("%s: %w", displayName(name), err))
 				return false
 			}
-			it = pool.Item{Input: jsonString(fmt.Sprintf("%s line %d", displayName(name), pe.Line)), Err: err}
+			it = pool.Item{Input: vm.JSONString(fmt.Sprintf("%s line %d", displayName(name), pe.Line)), Err: err}
 		case len(rec) != len(header):
 			line, _ := cr.FieldPos(0)
 			it = pool.Item{Input: csvArray(rec), Err: fmt.Errorf("line %d: %d fields, but the header has %d", line, len(rec), len(header))}
@@ -247,9 +248,9 @@ func csvObject(header, rec []string) json.RawMessage {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.Write(jsonString(h))
+		b.Write(vm.JSONString(h))
 		b.WriteByte(':')
-		b.Write(jsonString(rec[i]))
+		b.Write(vm.JSONString(rec[i]))
 	}
 	b.WriteByte('}')
 	return b.Bytes()
@@ -262,20 +263,12 @@ func csvArray(rec []string) json.RawMessage {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.Write(jsonString(f))
+		b.Write(vm.JSONString(f))
 	}
 	b.WriteByte(']')
 	return b.Bytes()
 }
 
-// jsonString encodes s as a JSON string without HTML escaping.
-func jsonString(s string) json.RawMessage {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
-}
 
 func displayName(name string) string {
 	if name == "-" {

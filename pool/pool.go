@@ -448,6 +448,8 @@ func input(it Item) json.RawMessage {
 	switch v := it.Value.(type) {
 	case json.RawMessage:
 		return v
+	case string:
+		return vm.JSONString(v)
 	case nil:
 		return json.RawMessage("null")
 	}

@@ -57,6 +57,12 @@ func (r *Runspace) encodeOutput(v goja.Value) (json.RawMessage, error) {
 	return b, nil
 }
 
+// JSONString returns s as a JSON string, written the way JSON.stringify
+// writes it (no HTML escaping).
+func JSONString(s string) json.RawMessage {
+	return appendJSONString(make([]byte, 0, len(s)+2), s)
+}
+
 // appendJSONString appends s as a JSON string the way JSON.stringify writes
 // it: only quotes, backslashes and control characters are escaped.
 func appendJSONString(b []byte, s string) []byte {
