@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/runspaces/rsh/cli"
 )
 
@@ -30,8 +32,6 @@ func run() int {
 	}()
 	defer stop()
 	env := cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		env.StdinIsTerminal = true
-	}
+	env.StdinIsTerminal = term.IsTerminal(int(os.Stdin.Fd()))
 	return cli.Main(ctx, os.Args[1:], env)
 }
