@@ -119,7 +119,7 @@ func (f *Factory) NewRunspace(ctx context.Context) (rs *Runspace, err error) {
 func (r *Runspace) setup() error {
 	rt, f := r.rt, r.f
 	f.registry.Enable(rt)
-	rt.Set("console", require.Require(rt, streams.ConsoleModuleName))
+	r.lazyGlobal("console", func() goja.Value { return require.Require(rt, streams.ConsoleModuleName) })
 	streams.Enable(rt, r.env)
 	sleep.Enable(rt, r.env)
 	r.loop.enable(rt)
@@ -185,6 +185,27 @@ func (r *Runspace) setup() error {
 	}
 	return fmt.Errorf("the script must produce a function (set module.exports = function (item, params) {...} or end with a function expression), but module.exports is %s and the last expression is %s",
 		describe(got), describe(completion))
+}
+
+// lazyGlobal defines the global name with a value made on first use, so
+// that a script that never touches it does not pay for building it (the
+// console, with its formatting module, is a tenth of a runspace's setup).
+// Assigning the global replaces it like any other.
+func (r *Runspace) lazyGlobal(name string, make func() goja.Value) {
+	global := r.rt.GlobalObject()
+	settle := func(v goja.Value) {
+		_ = global.DefineDataProperty(name, v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	}
+	getter := r.rt.ToValue(func(goja.FunctionCall) goja.Value {
+		v := make()
+		settle(v)
+		return v
+	})
+	setter := r.rt.ToValue(func(call goja.FunctionCall) goja.Value {
+		settle(call.Argument(0))
+		return goja.Undefined()
+	})
+	_ = global.DefineAccessorProperty(name, getter, setter, goja.FLAG_TRUE, goja.FLAG_FALSE)
 }
 
 func (r *Runspace) require(spec string) (goja.Value, error) {

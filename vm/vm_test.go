@@ -486,3 +486,17 @@ func TestRecordMatchesEncodingJSON(t *testing.T) {
 		last = i
 	}
 }
+
+// console is made on first use, and can be replaced like any global.
+func TestLazyConsole(t *testing.T) {
+	rs := runspace(t, `(x) => {
+		const before = typeof console.log;
+		console = {log: (m) => emit("mine " + m)};
+		console.log(x);
+		return before;
+	}`, vm.InitialState{})
+	r := rs.Invoke(context.Background(), "hi")
+	if outputs(r) != `"mine hi" "function"` || len(r.Information) != 0 {
+		t.Fatalf("%s %+v %q", outputs(r), r.Error, r.Information)
+	}
+}
