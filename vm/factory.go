@@ -69,12 +69,11 @@ type Factory struct {
 	script      *Script
 	state       InitialState
 	variables   []variableJSON
-	paramsJSON  string
+	params      *frozenNode
 	imports     []importSpec
 	roots       []string // resolved module roots
 	registry    *require.Registry
 	maxStack    int
-	freeze      *goja.Program
 	nextID      atomic.Int64
 	envs        sync.Map // *goja.Runtime -> *builtins.Env
 	importFiles map[string]bool
@@ -122,7 +121,9 @@ func NewFactory(script *Script, state InitialState) (*Factory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("params: %w", err)
 	}
-	f.paramsJSON = string(raw)
+	if f.params, err = decodeFrozen(raw); err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
 
 	roots := append([]string{script.Dir()}, state.ModulePaths...)
 	for _, root := range roots {
@@ -152,16 +153,6 @@ func NewFactory(script *Script, state InitialState) (*Factory, error) {
 	f.registry = require.NewRegistry(require.WithLoader(f.loadSource))
 	for name, loader := range builtinModules {
 		f.registry.RegisterNativeModule(name, f.nativeLoader(loader))
-	}
-	f.freeze, err = goja.Compile("<freeze>", `(function freeze(o) {
-		if (o !== null && typeof o === "object" && !Object.isFrozen(o)) {
-			Object.freeze(o);
-			for (const k of Object.keys(o)) freeze(o[k]);
-		}
-		return o;
-	})`, true)
-	if err != nil {
-		return nil, fmt.Errorf("vm: %w", err)
 	}
 	return f, nil
 }

@@ -136,18 +136,7 @@ func (r *Runspace) setup() error {
 		}
 		rt.Set(v.name, val)
 	}
-	freeze, err := rt.RunProgram(f.freeze)
-	if err != nil {
-		return err
-	}
-	freezeFn, _ := goja.AssertFunction(freeze)
-	params, err := r.jsonParse(goja.Undefined(), rt.ToValue(f.paramsJSON))
-	if err != nil {
-		return fmt.Errorf("params: %w", err)
-	}
-	if r.params, err = freezeFn(goja.Undefined(), params); err != nil {
-		return err
-	}
+	r.params = f.params.toValue(rt)
 	for _, imp := range f.imports {
 		mod, err := r.require(imp.spec)
 		if err != nil {

@@ -500,3 +500,24 @@ func TestLazyConsole(t *testing.T) {
 		t.Fatalf("%s %+v %q", outputs(r), r.Error, r.Information)
 	}
 }
+
+// params read like plain data — order, nesting, identity, JSON — and
+// cannot be changed: writes are ignored in sloppy mode and throw in strict
+// mode (or from array methods), as on a frozen object.
+func TestParamsReadOnlyView(t *testing.T) {
+	state := vm.InitialState{Params: map[string]any{"ports": []any{22, 80.5}, "deep": map[string]any{"s": "x", "n": nil, "t": true}}}
+	rs := runspace(t, `(x, p) => {
+		let threw = 0;
+		for (const f of [() => p.ports.push(1), () => { p.ports[0] = 99 }, () => { p.deep.s = "changed" },
+				() => { delete p.deep.t }, () => { p.added = 1 }]) {
+			try { f() } catch (e) { threw++ }
+		}
+		return [JSON.stringify(p), Object.keys(p).join(","), p.deep === p.deep, Array.isArray(p.ports), p.ports.length,
+			p.ports.map((v) => v * 2).join(","), "added" in p, typeof p.deep.n, threw > 0];
+	}`, state)
+	r := rs.Invoke(context.Background(), 1)
+	want := `["{\"deep\":{\"n\":null,\"s\":\"x\",\"t\":true},\"ports\":[22,80.5]}","deep,ports",true,true,2,"44,161",false,"object",true]`
+	if outputs(r) != want {
+		t.Fatalf("got  %s\nwant %s (%+v)", outputs(r), want, r.Error)
+	}
+}
