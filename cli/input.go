@@ -269,7 +269,6 @@ func csvArray(rec []string) json.RawMessage {
 	return b.Bytes()
 }
 
-
 func displayName(name string) string {
 	if name == "-" {
 		return "stdin"
