@@ -23,7 +23,7 @@ func (r *Runspace) encodeValue(v goja.Value) (json.RawMessage, error) {
 	if err == errBigInt {
 		return nil, err
 	}
-	s, err := r.stringify(goja.Undefined(), v)
+	s, err := r.json().stringify(goja.Undefined(), v)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (r *Runspace) parseJSON(raw []byte) (goja.Value, error) {
 	if v, err := decodeJSON(r.rt, raw); err == nil {
 		return v, nil
 	}
-	return r.jsonParse(goja.Undefined(), r.rt.ToValue(string(raw)))
+	return r.json().parse(goja.Undefined(), r.rt.ToValue(string(raw)))
 }
 
 // isSmallJSONInt reports whether raw is a JSON integer literal that fits in

@@ -70,6 +70,7 @@ type Factory struct {
 	state       InitialState
 	variables   []variableJSON
 	params      *frozenNode
+	filename    string // __filename: the script's absolute path, or "-e"
 	imports     []importSpec
 	roots       []string // resolved module roots
 	registry    *require.Registry
@@ -92,6 +93,14 @@ func NewFactory(script *Script, state InitialState) (*Factory, error) {
 		return nil, errors.New("vm: nil script")
 	}
 	f := &Factory{script: script, state: state, maxStack: state.MaxCallStackSize, importFiles: map[string]bool{}}
+	f.filename = script.name
+	if f.filename != "-e" {
+		abs, err := filepath.Abs(f.filename)
+		if err != nil {
+			return nil, fmt.Errorf("script %s: %w", f.filename, err)
+		}
+		f.filename = abs
+	}
 	if f.maxStack <= 0 {
 		f.maxStack = DefaultMaxCallStackSize
 	}

@@ -21,14 +21,15 @@ const maxEncodeDepth = 64
 // Map, a typed array...) makes it give up with errFallback, and the caller
 // hands the whole value to JSON.stringify.
 type jsonEncoder struct {
-	objectProto, arrayProto *goja.Object
+	rt                      *goja.Runtime
+	objectProto, arrayProto *goja.Object // looked up on the first object
 }
 
-func newJSONEncoder(rt *goja.Runtime) jsonEncoder {
+func (e *jsonEncoder) protos() {
 	proto := func(name string) *goja.Object {
-		return rt.Get(name).ToObject(rt).Get("prototype").ToObject(rt)
+		return e.rt.Get(name).ToObject(e.rt).Get("prototype").ToObject(e.rt)
 	}
-	return jsonEncoder{objectProto: proto("Object"), arrayProto: proto("Array")}
+	e.objectProto, e.arrayProto = proto("Object"), proto("Array")
 }
 
 func (e *jsonEncoder) append(b []byte, v goja.Value, depth int) ([]byte, error) {
@@ -38,6 +39,9 @@ func (e *jsonEncoder) append(b []byte, v goja.Value, depth int) ([]byte, error) 
 	}
 	if depth > maxEncodeDepth {
 		return nil, errFallback
+	}
+	if e.objectProto == nil {
+		e.protos()
 	}
 	switch o.Prototype() {
 	case e.objectProto:

@@ -11,7 +11,7 @@ import (
 func sameAsStringify(t *testing.T, rt *goja.Runtime, v goja.Value, what string) {
 	t.Helper()
 	stringify, _ := goja.AssertFunction(rt.Get("JSON").ToObject(rt).Get("stringify"))
-	enc := newJSONEncoder(rt)
+	enc := jsonEncoder{rt: rt}
 	got, err := enc.append(nil, v, 0)
 	if err != nil {
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"runtime/debug"
 	"strings"
@@ -57,8 +56,7 @@ type Runspace struct {
 	fired     atomic.Bool
 	cur       *Result // the item being run; streams append to it
 
-	stringify goja.Callable
-	jsonParse goja.Callable
+	jsonFns   *jsonFns // JSON.parse and JSON.stringify, looked up on first use
 	encoder   jsonEncoder
 	outArena  []byte // see encodeOutput
 	args      [2]goja.Value
@@ -124,13 +122,10 @@ func (r *Runspace) setup() error {
 	sleep.Enable(rt, r.env)
 	r.loop.enable(rt)
 
-	jsonObj := rt.Get("JSON").ToObject(rt)
-	r.stringify, _ = goja.AssertFunction(jsonObj.Get("stringify"))
-	r.jsonParse, _ = goja.AssertFunction(jsonObj.Get("parse"))
-	r.encoder = newJSONEncoder(rt)
+	r.encoder = jsonEncoder{rt: rt}
 
 	for _, v := range f.variables {
-		val, err := r.jsonParse(goja.Undefined(), rt.ToValue(v.json))
+		val, err := r.parseJSON([]byte(v.json))
 		if err != nil {
 			return fmt.Errorf("variable %s: %w", v.name, err)
 		}
@@ -150,13 +145,7 @@ func (r *Runspace) setup() error {
 	module.Set("exports", exports)
 	rt.Set("module", module)
 	rt.Set("exports", exports)
-	name := f.script.name
-	if name != "-e" {
-		if abs, err := filepath.Abs(name); err == nil {
-			name = abs
-		}
-	}
-	rt.Set("__filename", name)
+	rt.Set("__filename", f.filename)
 	rt.Set("__dirname", f.script.dir)
 
 	completion, err := rt.RunProgram(f.script.prog)
@@ -203,6 +192,18 @@ func (r *Runspace) require(spec string) (goja.Value, error) {
 		return nil, errors.New("require is not enabled")
 	}
 	return req(goja.Undefined(), r.rt.ToValue(spec))
+}
+
+type jsonFns struct{ parse, stringify goja.Callable }
+
+func (r *Runspace) json() *jsonFns {
+	if r.jsonFns == nil {
+		obj := r.rt.Get("JSON").ToObject(r.rt)
+		parse, _ := goja.AssertFunction(obj.Get("parse"))
+		stringify, _ := goja.AssertFunction(obj.Get("stringify"))
+		r.jsonFns = &jsonFns{parse: parse, stringify: stringify}
+	}
+	return r.jsonFns
 }
 
 func describe(v goja.Value) string {
