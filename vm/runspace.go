@@ -56,10 +56,10 @@ type Runspace struct {
 	fired     atomic.Bool
 	cur       *Result // the item being run; streams append to it
 
-	jsonFns   *jsonFns // JSON.parse and JSON.stringify, looked up on first use
-	encoder   jsonEncoder
-	outArena  []byte // see encodeOutput
-	args      [2]goja.Value
+	jsonFns  *jsonFns // JSON.parse and JSON.stringify, looked up on first use
+	encoder  jsonEncoder
+	outArena []byte // see encodeOutput
+	args     [2]goja.Value
 }
 
 // ID returns the runspace's number, unique within its factory, from 1.
