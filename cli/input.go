@@ -154,11 +154,8 @@ func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
 		if isBlank(line) {
 			return it, false
 		}
-		if !isJSONInt(line) && !json.Valid(line) {
-			var v any
-			err := json.Unmarshal(line, &v)
-			return pool.Item{Input: vm.JSONString(string(line)), Err: fmt.Errorf("invalid JSON: %v", err)}, true
-		}
+		// Not validated here: the runspace parses the line anyway and
+		// reports InvalidInput if it is not JSON.
 		raw := json.RawMessage(in.keep(line))
 		return pool.Item{Value: raw, Input: raw}, true
 	default: // auto

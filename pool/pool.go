@@ -92,7 +92,8 @@ type Options struct {
 // Item is one input of a run.
 type Item struct {
 	// Value is the item passed to the script: JSON data (a json.RawMessage
-	// is parsed in the runspace) or a string.
+	// is parsed in the runspace, and reports vm.InvalidInput if it is not
+	// valid JSON) or a string.
 	Value any
 	// Input is the item as JSON for the result record; when nil it is
 	// derived from Value.
@@ -412,6 +413,11 @@ func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, rs **vm.
 		}
 		res.Seq = b.first + int64(i)
 		res.Input = input(it)
+		if res.Status == vm.InvalidInput && !json.Valid(res.Input) {
+			// The runspace found the raw JSON invalid: the record
+			// shows the text as a string.
+			res.Input = vm.JSONString(string(res.Input))
+		}
 		out[i] = res
 	}
 }

@@ -22,7 +22,9 @@ const (
 	Timeout Status = "Timeout"
 	// Stopped: the run was cancelled before the item finished.
 	Stopped Status = "Stopped"
-	// InvalidInput: the input could not be decoded; the item was not run.
+	// InvalidInput: the input could not be decoded (by the reader, or by
+	// the runspace for a json.RawMessage that is not JSON); the item's
+	// function was not called.
 	InvalidInput Status = "InvalidInput"
 )
 

@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -381,7 +382,12 @@ func (r *Runspace) InvokeInto(ctx context.Context, item any, res *Result) {
 func (r *Runspace) call(ctx context.Context, item any) error {
 	arg, err := r.toJS(item)
 	if err != nil {
-		return fmt.Errorf("input: %w", err)
+		what := "cannot convert the input to JavaScript"
+		switch item.(type) {
+		case json.RawMessage, []byte:
+			what = "invalid JSON"
+		}
+		return &inputError{what: what, err: err}
 	}
 	// The arguments go through a slice kept in the runspace: a fresh
 	// variadic slice per call would be an allocation per item. goja copies
@@ -412,6 +418,26 @@ func (r *Runspace) call(ctx context.Context, item any) error {
 	return r.sink().Output(ret)
 }
 
+// inputError is an item that could not be turned into a JavaScript value,
+// such as a json.RawMessage that is not valid JSON.
+type inputError struct {
+	what string
+	err  error
+}
+
+func (e *inputError) Error() string {
+	msg := e.err.Error()
+	var exc *goja.Exception
+	if errors.As(e.err, &exc) {
+		if o, ok := exc.Value().(*goja.Object); ok {
+			if m := o.Get("message"); m != nil {
+				msg = m.String()
+			}
+		}
+	}
+	return e.what + ": " + msg
+}
+
 // rejection is a rejected promise returned by the item function.
 type rejection struct{ reason goja.Value }
 
@@ -427,7 +453,11 @@ func (r *Runspace) finish(res *Result, err error) {
 		return
 	}
 	var stop *stopError
+	var bad *inputError
 	switch {
+	case errors.As(err, &bad):
+		res.Status, res.Attempts = InvalidInput, 0
+		res.Error = &ErrorInfo{Message: bad.Error()}
 	case errors.As(err, &stop):
 		if errors.Is(stop.cause, errItemTimeout) {
 			res.Status = Timeout

@@ -521,3 +521,16 @@ func TestParamsReadOnlyView(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s (%+v)", outputs(r), want, r.Error)
 	}
 }
+
+// Raw JSON that does not parse is InvalidInput, and the function is not
+// called.
+func TestInvalidRawJSON(t *testing.T) {
+	rs := runspace(t, `(x) => { emit("called"); return x }`, vm.InitialState{})
+	r := rs.Invoke(context.Background(), json.RawMessage(`{"a": 1`))
+	if r.Status != vm.InvalidInput || !strings.HasPrefix(r.Error.Message, "invalid JSON: ") || len(r.Output) != 0 {
+		t.Fatalf("%s %+v %s", r.Status, r.Error, outputs(r))
+	}
+	if !rs.Usable() {
+		t.Error("bad input must not retire the runspace")
+	}
+}
