@@ -10,6 +10,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"golang.org/x/term"
@@ -21,7 +22,18 @@ func main() {
 	os.Exit(run())
 }
 
+// gcPercent is the garbage collector's target for the command (GOGC=400)
+// unless GOGC is set. rsh's live heap is small and steady — runspaces plus
+// a bounded window of items — while every item makes short-lived garbage,
+// so the default of 100 runs the collector several hundred times a second.
+// Measured on 200,000 NDJSON objects: 1.8 s at 100, 1.0 s at 400, for
+// 18 MB against 30 MB of peak RSS; 800 and above gain little more.
+const gcPercent = 400
+
 func run() int {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	// The first SIGINT or SIGTERM cancels the run: running items are
 	// interrupted and reported Stopped. After that the default action is
 	// restored, so a second signal kills the process at once.
