@@ -236,7 +236,19 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Resul
 		in := make(chan Item, ReadAhead)
 		go func() { // reader: the only goroutine that touches items
 			defer close(in)
+			done := ctx.Done()
 			for it := range items {
+				select {
+				case <-done:
+					return // stop reading as soon as the run stops
+				default:
+				}
+				if len(in) < cap(in) {
+					// Room in the buffer, and this is the only sender:
+					// the send cannot block, so skip the select.
+					in <- it
+					continue
+				}
 				select {
 				case in <- it:
 				case <-ctx.Done():
