@@ -65,3 +65,41 @@ func FuzzJSONEncoder(f *testing.F) {
 		sameAsStringify(t, rt, v, s)
 	})
 }
+
+// benchObject is the ~200-byte object of the json benchmark workload.
+const benchObject = `{"id":12345,"name":"user12345","email":"user12345@example.com","active":false,"score":45.5,"tags":["a","b","c"],"address":{"city":"Springfield","zip":"12345"},"note":"xxxxxxxxxxxxxxxxxxxx"}`
+
+// BenchmarkJSONRoundTrip is the engine-side floor of the json workload:
+// build the object in goja from JSON and write it back, nothing else.
+func BenchmarkJSONRoundTrip(b *testing.B) {
+	rt := goja.New()
+	enc := jsonEncoder{rt: rt}
+	data := []byte(benchObject)
+	var buf []byte
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeJSON(rt, data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	v, _ := decodeJSON(rt, data)
+	b.Run("encode", func(b *testing.B) {
+		for b.Loop() {
+			buf, _ = enc.append(buf[:0], v, 0)
+		}
+	})
+	parse, _ := goja.AssertFunction(rt.Get("JSON").ToObject(rt).Get("parse"))
+	stringify, _ := goja.AssertFunction(rt.Get("JSON").ToObject(rt).Get("stringify"))
+	b.Run("JSON.parse", func(b *testing.B) {
+		s := rt.ToValue(benchObject)
+		for b.Loop() {
+			parse(goja.Undefined(), s)
+		}
+	})
+	b.Run("JSON.stringify", func(b *testing.B) {
+		for b.Loop() {
+			stringify(goja.Undefined(), v)
+		}
+	})
+}
