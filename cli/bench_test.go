@@ -68,3 +68,9 @@ func BenchmarkRecords(b *testing.B) {
 	input := benchInput(n, strconv.Itoa)
 	benchRun(b, input, n, "--out", "records", "-e", "(n) => n * n")
 }
+
+// BenchmarkStartup is the in-process part of `rsh run -e 'x => x'` on empty
+// input: flags, compile, the first runspace, output set-up and tear-down.
+func BenchmarkStartup(b *testing.B) {
+	benchRun(b, nil, 0, "-e", "x => x")
+}
