@@ -2,9 +2,12 @@
 // like PowerShell's RunspacePool and ForEach-Object -Parallel.
 //
 // Guarantees, each tested:
-//   - Exactly one result per item taken from the input, whatever happens to
-//     it: success, exception, timeout, a broken runspace, or cancellation
-//     (items taken but not finished report vm.Stopped).
+//   - Exactly one result per item that was started, whatever happens to it:
+//     success, exception, timeout, retries, a broken runspace, or
+//     cancellation (a started item that is interrupted reports vm.Stopped).
+//     Items that were never started when a run was stopped or drained
+//     yield nothing, so a caller can tell exactly what remains to be done.
+//     Items that could not be decoded (Item.Err) always yield InvalidInput.
 //   - At most Throttle items run at once in a Pool, across all its concurrent
 //     runs, and at most the Limiter's size across every Pool sharing it.
 //   - A runspace is used by one goroutine at a time; one that was
@@ -87,7 +90,17 @@ type Options struct {
 	Window int
 	// Limiter, when set, is shared with other pools to bound their total.
 	Limiter *Limiter
+	// Retries is how many times an item that ends in vm.Exception or
+	// vm.Timeout is run again. The result is the last attempt's, with
+	// Attempts saying how many were made.
+	Retries int
+	// RetryDelay is the wait before the first retry; each further retry
+	// waits twice as long as the one before (at most MaxRetryDelay).
+	RetryDelay time.Duration
 }
+
+// MaxRetryDelay caps the exponential backoff between retries.
+const MaxRetryDelay = 5 * time.Minute
 
 // Item is one input of a run.
 type Item struct {
@@ -101,6 +114,11 @@ type Item struct {
 	// Err, when set, means the input could not be decoded: the item is not
 	// run and its result has status vm.InvalidInput.
 	Err error
+	// Count is how many input records the item stands for (a batch of
+	// lines passed to the script as one array); 0 means 1. Seqs advance
+	// by Count, so a result's Seq is the position of its first record, and
+	// its BatchSize is Count.
+	Count int
 }
 
 // Pool runs items on runspaces. It is safe for concurrent use; several runs
@@ -211,37 +229,85 @@ const (
 // throttle's batches, it bounds the items held in memory.
 const ReadAhead = 1024
 
-// batch is a run of items with consecutive seqs from first.
+// RunOption adjusts one run.
+type RunOption func(*runConfig)
+
+type runConfig struct {
+	drain <-chan struct{}
+}
+
+// Drain makes the run wind down when ch is closed: it stops reading input
+// and starting items, lets the running ones finish and yields their
+// results, then ends. (Cancelling the context instead interrupts the
+// running items, which then report vm.Stopped.)
+func Drain(ch <-chan struct{}) RunOption {
+	return func(c *runConfig) { c.drain = ch }
+}
+
+// batch is a run of items; ordinal numbers batches' items consecutively
+// for ordering, seq numbers input records (an item may stand for several).
 type batch struct {
-	first int64
-	items []Item
+	ordinal int64
+	items   []Item
+	seqs    []int64
+}
+
+// delivery is a worker's results for a batch: nil for items it did not
+// start (the run was stopped or drained first).
+type delivery struct {
+	ordinal int64
+	results []*vm.Result
 }
 
 // Run runs the script over items and returns the results as they finish
 // (or in input order with KeepOrder). Items are read as they are needed, so
 // memory stays bounded for unbounded input.
 //
-// When ctx is cancelled, Run stops taking items, interrupts the running
-// ones, and every item already numbered yields a vm.Stopped result. (Items
-// the input goroutine read ahead but had not numbered when the run stopped
-// yield nothing.) Breaking out of the returned sequence cancels the rest of
-// the run. Run returns once every runspace it used has been released; if
-// items is blocked in a read at that moment, the goroutine reading it exits
-// at its next yield.
-func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Result] {
+// When ctx is cancelled, Run stops reading and starting items and
+// interrupts the running ones, which report vm.Stopped; with Drain, it
+// stops reading and starting items and lets the running ones finish. Either
+// way every started item yields exactly one result and no other item yields
+// one. Breaking out of the returned sequence cancels the rest of the run.
+// Run returns once every runspace it used has been released; if items is
+// blocked in a read at that moment, the goroutine reading it exits at its
+// next yield.
+func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption) iter.Seq[*vm.Result] {
+	var cfg runConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	return func(yield func(*vm.Result) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		// stop is closed on drain or cancellation: nothing new starts.
+		stop := make(chan struct{})
+		go func() {
+			select {
+			case <-cfg.drain:
+			case <-ctx.Done():
+			}
+			close(stop)
+		}()
+		stopped := func() bool {
+			if ctx.Err() != nil {
+				return true
+			}
+			select {
+			case <-stop:
+				return true
+			case <-cfg.drain:
+				return true
+			default:
+				return false
+			}
+		}
 
 		in := make(chan Item, ReadAhead)
 		go func() { // reader: the only goroutine that touches items
 			defer close(in)
-			done := ctx.Done()
 			for it := range items {
-				select {
-				case <-done:
+				if stopped() {
 					return // stop reading as soon as the run stops
-				default:
 				}
 				if len(in) < cap(in) {
 					// Room in the buffer, and this is the only sender:
@@ -251,15 +317,15 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Resul
 				}
 				select {
 				case in <- it:
-				case <-ctx.Done():
+				case <-stop:
 					return
 				}
 			}
 		}()
 
 		throttle := p.opts.Throttle
-		results := make(chan []*vm.Result, throttle)
-		q := &queue{in: in, cost: newCostMeter()}
+		results := make(chan delivery, throttle)
+		q := &queue{in: in, stop: stop, stopped: stopped, cost: newCostMeter()}
 		if p.opts.KeepOrder {
 			q.window = newSemaphore(p.opts.Window)
 		}
@@ -268,7 +334,7 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Resul
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.worker(ctx, q, results)
+				p.worker(ctx, q, stopped, results)
 			}()
 		}
 		go func() {
@@ -276,20 +342,27 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Resul
 			close(results)
 		}()
 
-		deliver := yield
+		var o *orderer
 		if q.window != nil {
-			deliver = newOrderer(yield, q.window).deliver
+			o = newOrderer(yield, q.window)
 		}
-		stopped := false
-		for rs := range results {
-			for _, res := range rs {
-				if stopped {
-					break // drain so workers can finish
+		done := false
+		for d := range results {
+			if done {
+				continue // drain so workers can finish
+			}
+			if o != nil {
+				done = !o.deliver(d)
+			} else {
+				for _, res := range d.results {
+					if res != nil && !yield(res) {
+						done = true
+						break
+					}
 				}
-				if !deliver(res) {
-					stopped = true
-					cancel()
-				}
+			}
+			if done {
+				cancel()
 			}
 		}
 	}
@@ -300,19 +373,21 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item]) iter.Seq[*vm.Resul
 // order), so an item makes a single hand-off between the reader and the
 // runspace that runs it.
 type queue struct {
-	mu     sync.Mutex
-	in     <-chan Item
-	seq    int64
-	done   bool
-	cost   *costMeter
-	window *semaphore // with KeepOrder
+	mu      sync.Mutex
+	in      <-chan Item
+	stop    <-chan struct{}
+	stopped func() bool
+	ordinal int64
+	seq     int64
+	done    bool
+	cost    *costMeter
+	window  *semaphore // with KeepOrder
 }
 
 // take returns the next batch: at least one item (waiting for it), plus
 // those already read ahead, up to the batch size. It reports false when the
-// input is exhausted or ctx is done. Items it numbers are always returned,
-// so each gets a result.
-func (q *queue) take(ctx context.Context) (batch, bool) {
+// input is exhausted or the run is stopping.
+func (q *queue) take() (batch, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.done {
@@ -322,9 +397,9 @@ func (q *queue) take(ctx context.Context) (batch, bool) {
 	var ok bool
 	select {
 	case it, ok = <-q.in:
-	case <-ctx.Done():
+	case <-q.stop:
 	}
-	if !ok {
+	if !ok || q.stopped() {
 		q.done = true
 		return batch{}, false
 	}
@@ -342,40 +417,57 @@ func (q *queue) take(ctx context.Context) (batch, bool) {
 		}
 		items = append(items, it)
 	}
-	if q.window != nil {
-		q.window.acquire(ctx, len(items))
+	if q.window != nil && !q.window.acquire(q.stop, len(items)) {
+		// Stopping while waiting for room: these items were never
+		// numbered, so they are simply not run.
+		q.done = true
+		return batch{}, false
 	}
-	b := batch{first: q.seq + 1, items: items}
-	q.seq += int64(len(items))
+	b := batch{ordinal: q.ordinal + 1, items: items, seqs: make([]int64, len(items))}
+	q.ordinal += int64(len(items))
+	for i, it := range items {
+		b.seqs[i] = q.seq + 1
+		q.seq += int64(max(it.Count, 1))
+	}
 	return b, true
 }
 
-// orderer buffers results and passes them to yield in seq order, releasing
-// a window slot for each one delivered. Results in flight are always within
-// one window of the next to deliver, so a ring of window slots holds them.
+// orderer passes results to yield in input order, releasing a window slot
+// for each item (delivered, or skipped because it never started). Items in
+// flight are always within one window of the next to deliver, so a ring of
+// window slots holds them.
 type orderer struct {
 	yield   func(*vm.Result) bool
 	window  *semaphore
-	pending []*vm.Result
+	pending []slot
 	next    int64
 }
 
-func newOrderer(yield func(*vm.Result) bool, window *semaphore) *orderer {
-	return &orderer{yield: yield, window: window, pending: make([]*vm.Result, window.size), next: 1}
+type slot struct {
+	ordinal int64
+	res     *vm.Result // nil: the item did not start
 }
 
-func (o *orderer) deliver(res *vm.Result) bool {
-	o.pending[res.Seq%int64(len(o.pending))] = res
+func newOrderer(yield func(*vm.Result) bool, window *semaphore) *orderer {
+	return &orderer{yield: yield, window: window, pending: make([]slot, window.size), next: 1}
+}
+
+func (o *orderer) deliver(d delivery) bool {
+	n := int64(len(o.pending))
+	for i, res := range d.results {
+		ord := d.ordinal + int64(i)
+		o.pending[ord%n] = slot{ordinal: ord, res: res}
+	}
 	for {
-		i := o.next % int64(len(o.pending))
-		r := o.pending[i]
-		if r == nil || r.Seq != o.next {
+		s := &o.pending[o.next%n]
+		if s.ordinal != o.next {
 			return true
 		}
-		o.pending[i] = nil
+		res := s.res
+		*s = slot{}
 		o.next++
 		o.window.release(1)
-		if !o.yield(r) {
+		if res != nil && !o.yield(res) {
 			return false
 		}
 	}
@@ -383,24 +475,24 @@ func (o *orderer) deliver(res *vm.Result) bool {
 
 // worker runs batches until the queue is done, holding at most one
 // runspace.
-func (p *Pool) worker(ctx context.Context, q *queue, results chan<- []*vm.Result) {
+func (p *Pool) worker(ctx context.Context, q *queue, stopped func() bool, results chan<- delivery) {
 	var rs *vm.Runspace
 	defer func() { p.put(rs) }()
 	for {
-		b, ok := q.take(ctx)
+		b, ok := q.take()
 		if !ok {
 			return
 		}
 		out := make([]*vm.Result, len(b.items))
 		start := time.Now()
-		p.runBatch(ctx, b, out, &rs)
+		p.runBatch(ctx, b, out, stopped, &rs)
 		q.cost.observe(time.Since(start), len(b.items))
-		results <- out
+		results <- delivery{ordinal: b.ordinal, results: out}
 	}
 }
 
-func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, rs **vm.Runspace) {
-	acquired := ctx.Err() == nil && p.own.acquire(ctx)
+func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped func() bool, rs **vm.Runspace) {
+	acquired := !stopped() && p.own.acquire(ctx)
 	if acquired {
 		defer p.own.release()
 		if acquired = p.opts.Limiter.acquire(ctx); acquired {
@@ -417,13 +509,16 @@ func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, rs **vm.
 		switch {
 		case it.Err != nil:
 			res.Status, res.Error = vm.InvalidInput, &vm.ErrorInfo{Message: it.Err.Error()}
-		case !acquired || ctx.Err() != nil:
-			setStopped(res)
+		case !acquired || stopped():
+			continue // not started: no result
 		default:
 			p.runItem(ctx, it, rs, res)
 			now = res.StartedAt.Add(res.Duration)
 		}
-		res.Seq = b.first + int64(i)
+		res.Seq = b.seqs[i]
+		if it.Count > 1 {
+			res.BatchSize = it.Count
+		}
 		res.Input = input(it)
 		if res.Status == vm.InvalidInput && !json.Valid(res.Input) {
 			// The runspace found the raw JSON invalid: the record
@@ -434,12 +529,32 @@ func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, rs **vm.
 	}
 }
 
+// runItem runs one item, retrying as the options say, and leaves the last
+// attempt's result in res.
 func (p *Pool) runItem(ctx context.Context, it Item, rs **vm.Runspace, res *vm.Result) {
+	started := res.StartedAt
+	for attempt := 1; ; attempt++ {
+		p.attempt(ctx, it, rs, res)
+		retry := (res.Status == vm.Exception || res.Status == vm.Timeout) && attempt <= p.opts.Retries
+		if !retry || !sleepCtx(ctx, backoff(p.opts.RetryDelay, attempt)) {
+			res.Attempts = attempt
+			if attempt > 1 {
+				// The record spans every attempt.
+				res.Duration = res.StartedAt.Add(res.Duration).Sub(started)
+				res.StartedAt = started
+			}
+			return
+		}
+		*res = vm.Result{}
+	}
+}
+
+func (p *Pool) attempt(ctx context.Context, it Item, rs **vm.Runspace, res *vm.Result) {
 	if *rs == nil {
 		r, err := p.get(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				setStopped(res)
+				res.Status, res.Error = vm.Stopped, &vm.ErrorInfo{Message: "interrupted while starting"}
 				return
 			}
 			res.Status, res.Attempts, res.Error = vm.Exception, 1, &vm.ErrorInfo{Message: err.Error()}
@@ -455,8 +570,29 @@ func (p *Pool) runItem(ctx context.Context, it Item, rs **vm.Runspace, res *vm.R
 	}
 }
 
-func setStopped(res *vm.Result) {
-	res.Status, res.Attempts, res.Error = vm.Stopped, 0, &vm.ErrorInfo{Message: "the run stopped before it started"}
+// backoff is the wait before retry number attempt (1-based): base, then
+// doubling, capped at MaxRetryDelay.
+func backoff(base time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < MaxRetryDelay; i++ {
+		d *= 2
+	}
+	return min(d, MaxRetryDelay)
+}
+
+// sleepCtx waits d, reporting false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func input(it Item) json.RawMessage {

@@ -157,53 +157,113 @@ func TestExactlyOneResult(t *testing.T) {
 	}
 }
 
-// Cancelling the context mid-run: every item taken from the input has a
-// result, the unfinished ones Stopped, and no goroutine is left behind
-// (TestMain checks with goleak).
+// Cancelling the context mid-run: the running items are interrupted and
+// report Stopped, each exactly once; items that never started yield
+// nothing; no goroutine is left behind (TestMain checks with goleak).
 func TestCancelMidRun(t *testing.T) {
-	p := newPool(t, `(n) => { sleep(n === 1 ? 200 : 10000); return n }`, vm.InitialState{}, pool.Options{Throttle: 4})
+	const throttle = 4
+	p := newPool(t, `(n) => { sleep(n === 1 ? 200 : 10000); return n }`, vm.InitialState{}, pool.Options{Throttle: throttle, Min: throttle})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var taken atomic.Int64
-	items := func(yield func(pool.Item) bool) {
-		for i := 1; i <= 1000; i++ {
-			taken.Add(1)
-			if !yield(pool.Item{Value: i}) {
-				return
-			}
-		}
-	}
 	got := map[int64]vm.Status{}
-	successes := 0
-	for r := range p.Run(ctx, items) {
+	for r := range p.Run(ctx, pool.Items(numbers(1000))) {
 		if _, dup := got[r.Seq]; dup {
 			t.Fatalf("seq %d twice", r.Seq)
 		}
 		got[r.Seq] = r.Status
 		if r.Status == vm.Success {
-			successes++
-			if successes == 1 {
-				cancel()
+			cancel()
+		}
+	}
+	if got[1] != vm.Success {
+		t.Errorf("seq 1: %s, want Success", got[1])
+	}
+	// Items 2-4 were running when the run was cancelled; the worker that
+	// finished item 1 may have started one more.
+	for seq := int64(2); seq <= throttle; seq++ {
+		if got[seq] != vm.Stopped {
+			t.Errorf("seq %d: %q, want Stopped", seq, got[seq])
+		}
+	}
+	if len(got) > throttle+1 {
+		t.Errorf("%d results: items that never started must yield nothing (%v)", len(got), got)
+	}
+}
+
+// Draining lets running items finish normally and starts nothing new.
+func TestDrain(t *testing.T) {
+	const throttle = 3
+	p := newPool(t, `(n) => { sleep(n === 1 ? 100 : 300); return n }`, vm.InitialState{}, pool.Options{Throttle: throttle, Min: throttle})
+	drain := make(chan struct{})
+	var got []*vm.Result
+	for r := range p.Run(context.Background(), pool.Items(numbers(1000)), pool.Drain(drain)) {
+		got = append(got, r)
+		if r.Seq == 1 {
+			close(drain)
+		}
+	}
+	if len(got) < throttle || len(got) > throttle+1 {
+		t.Fatalf("%d results, want the %d running items (plus at most one)", len(got), throttle)
+	}
+	for _, r := range got {
+		if r.Status != vm.Success {
+			t.Errorf("seq %d: %s, want Success: draining must not interrupt", r.Seq, r.Status)
+		}
+	}
+}
+
+// Retries: an item that fails on its first two attempts succeeds on the
+// third, and says so.
+func TestRetries(t *testing.T) {
+	src := `(x) => { globalThis.tries = (globalThis.tries || 0) + 1; if (tries < 3) throw new Error("try " + tries); return tries }`
+	for _, tc := range []struct {
+		retries  int
+		status   vm.Status
+		attempts int
+	}{{2, vm.Success, 3}, {1, vm.Exception, 2}, {0, vm.Exception, 1}} {
+		p := newPool(t, src, vm.InitialState{}, pool.Options{Throttle: 1, Retries: tc.retries, RetryDelay: time.Millisecond})
+		rs := collect(p.Run(context.Background(), pool.Items([]int{1})))
+		if len(rs) != 1 || rs[0].Status != tc.status || rs[0].Attempts != tc.attempts {
+			t.Errorf("retries %d: %s after %d attempts, want %s after %d", tc.retries, rs[0].Status, rs[0].Attempts, tc.status, tc.attempts)
+		}
+	}
+}
+
+// A timed-out item is retried too, each attempt in a fresh runspace.
+func TestRetryAfterTimeout(t *testing.T) {
+	p := newPool(t, `(x) => { while (true) {} }`, vm.InitialState{Timeout: 30 * time.Millisecond}, pool.Options{Throttle: 1, Retries: 2})
+	rs := collect(p.Run(context.Background(), pool.Items([]string{"slow"})))
+	if rs[0].Status != vm.Timeout || rs[0].Attempts != 3 {
+		t.Fatalf("%s after %d attempts, want Timeout after 3", rs[0].Status, rs[0].Attempts)
+	}
+	if rs[0].Duration < 90*time.Millisecond {
+		t.Errorf("duration %s does not span the three attempts", rs[0].Duration)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 30: pool.MaxRetryDelay} {
+		if got := pool.Backoff(100*time.Millisecond, attempt); got != want {
+			t.Errorf("attempt %d: %s, want %s", attempt, got, want)
+		}
+	}
+}
+
+// Items that stand for several records (batches) advance seqs by their
+// count, in order.
+func TestCountedItems(t *testing.T) {
+	p := newPool(t, `(xs) => xs.length`, vm.InitialState{}, pool.Options{Throttle: 2, KeepOrder: true})
+	items := func(yield func(pool.Item) bool) {
+		for _, n := range []int{3, 3, 1} {
+			arr := make([]int, n)
+			if !yield(pool.Item{Value: arr, Count: n}) {
+				return
 			}
 		}
 	}
-	if successes != 1 {
-		t.Errorf("%d successes, want 1", successes)
-	}
-	for seq := int64(1); seq <= int64(len(got)); seq++ {
-		st, ok := got[seq]
-		if !ok {
-			t.Fatalf("no result for seq %d of %d", seq, len(got))
-		}
-		if seq > 1 && st != vm.Stopped {
-			t.Errorf("seq %d: %s, want Stopped", seq, st)
-		}
-	}
-	// Every item pulled from the input got a result, except those read
-	// ahead and not yet numbered when the run stopped; the items that
-	// were running are among them.
-	if n := taken.Load(); int64(len(got)) < n-pool.ReadAhead-1 || len(got) < 2 {
-		t.Errorf("%d results for %d items taken", len(got), n)
+	rs := collect(p.Run(context.Background(), items))
+	if len(rs) != 3 || rs[0].Seq != 1 || rs[1].Seq != 4 || rs[2].Seq != 7 || rs[0].BatchSize != 3 || rs[2].BatchSize != 0 {
+		t.Fatalf("seqs/batch sizes: %d/%d %d/%d %d/%d", rs[0].Seq, rs[0].BatchSize, rs[1].Seq, rs[1].BatchSize, rs[2].Seq, rs[2].BatchSize)
 	}
 }
 

@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,21 +19,21 @@ func newSemaphore(n int) *semaphore {
 	return &semaphore{size: n, avail: n, signal: make(chan struct{}, 1)}
 }
 
-// acquire takes n slots, waiting until they are free or ctx is done. After
-// cancellation it returns at once: the window no longer matters then.
-func (s *semaphore) acquire(ctx context.Context, n int) {
+// acquire takes n slots, waiting until they are free; it reports false if
+// stop closed first.
+func (s *semaphore) acquire(stop <-chan struct{}, n int) bool {
 	for {
 		s.mu.Lock()
 		if s.avail >= n {
 			s.avail -= n
 			s.mu.Unlock()
-			return
+			return true
 		}
 		s.mu.Unlock()
 		select {
 		case <-s.signal:
-		case <-ctx.Done():
-			return
+		case <-stop:
+			return false
 		}
 	}
 }

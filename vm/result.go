@@ -57,6 +57,9 @@ type Result struct {
 	Duration    time.Duration     `json:"-"`
 	Runspace    int               `json:"runspace"`
 	Attempts    int               `json:"attempts"`
+	// BatchSize is how many input records the item stood for when it was
+	// a batch (Seq is then the first one's position); 0 otherwise.
+	BatchSize int `json:"batchSize,omitempty"`
 
 	firstOutput [1]json.RawMessage // Output's storage for the common single value
 }
@@ -134,6 +137,10 @@ func (r *Result) AppendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(r.Runspace), 10)
 	b = append(b, `,"attempts":`...)
 	b = strconv.AppendInt(b, int64(r.Attempts), 10)
+	if r.BatchSize > 0 {
+		b = append(b, `,"batchSize":`...)
+		b = strconv.AppendInt(b, int64(r.BatchSize), 10)
+	}
 	return append(b, '}')
 }
 

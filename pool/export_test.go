@@ -1,0 +1,4 @@
+package pool
+
+// Backoff exposes backoff to the tests.
+var Backoff = backoff
