@@ -34,16 +34,16 @@ func run() int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	// The first SIGINT or SIGTERM cancels the run: running items are
-	// interrupted and reported Stopped. After that the default action is
-	// restored, so a second signal kills the process at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-	defer stop()
-	env := cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	env.StdinIsTerminal = term.IsTerminal(int(os.Stdin.Fd()))
-	return cli.Main(ctx, os.Args[1:], env)
+	// The first SIGINT or SIGTERM drains the run (running items may finish
+	// within --grace); the second stops them. See cli.Env.Signals.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	env := cli.Env{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		StdinIsTerminal:  term.IsTerminal(int(os.Stdin.Fd())),
+		StderrIsTerminal: term.IsTerminal(int(os.Stderr.Fd())),
+		Signals:          signals,
+	}
+	return cli.Main(context.Background(), os.Args[1:], env)
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runspaces/rsh/pool"
@@ -31,6 +33,11 @@ type Env struct {
 	// StdinIsTerminal makes rsh say that it is waiting for items when it
 	// reads them from a terminal, so an empty prompt is not a mystery.
 	StdinIsTerminal bool
+	// StderrIsTerminal turns the progress bar on unless --progress says.
+	StderrIsTerminal bool
+	// Signals delivers SIGINT and SIGTERM: the first drains the run, the
+	// second stops it. Cancelling Main's context stops it at once.
+	Signals <-chan os.Signal
 }
 
 // Main runs rsh with args (without the program name) and returns the exit
@@ -111,12 +118,57 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return fail(err)
 	}
+	var done map[string]vm.Status
+	var jl *joblog
+	if o.joblog != "" {
+		if o.resume || o.resumeFailed {
+			if done, err = readJoblog(o.joblog); err != nil {
+				return fail(err)
+			}
+		}
+		if jl, err = openJoblog(o.joblog); err != nil {
+			return fail(err)
+		}
+		defer jl.close()
+	}
+
+	// Stopping: the first signal drains the run (no new items; running
+	// ones get --grace to finish), a second one, the grace running out,
+	// or --halt now interrupts the running items.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	drain := make(chan struct{})
+	var drainOnce sync.Once
+	startDrain := func() { drainOnce.Do(func() { close(drain) }) }
+	var interrupted atomic.Bool
+	if env.Signals != nil {
+		go func() {
+			for n := 1; ; n++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-env.Signals:
+				}
+				interrupted.Store(true)
+				if n > 1 {
+					cancel()
+					return
+				}
+				fmt.Fprintf(env.Stderr, "rsh: interrupted: letting running items finish (up to %s); interrupt again to stop them now\n", o.grace)
+				startDrain()
+				time.AfterFunc(o.grace, cancel)
+			}
+		}()
+	}
+
 	p, err := pool.New(ctx, pool.Options{
-		Factory:   factory,
-		Throttle:  o.throttle,
-		Min:       o.min,
-		Fresh:     o.fresh,
-		KeepOrder: o.keepOrder,
+		Factory:    factory,
+		Throttle:   o.throttle,
+		Min:        o.min,
+		Fresh:      o.fresh,
+		KeepOrder:  o.keepOrder,
+		Retries:    o.retries,
+		RetryDelay: o.retryDelay,
 	})
 	if err != nil {
 		var ie *vm.InitError
@@ -128,86 +180,85 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	}
 	defer p.Close()
 
-	out := newOutput(env, o)
-	defer out.close()
 	in := newInput(env.Stdin, o.files, o.in)
+	in.validate = o.batchSize > 1
 	if env.StdinIsTerminal && in.readsStdin() {
 		fmt.Fprintln(env.Stderr, "rsh: reading items from the terminal, one per line; end with Ctrl-D")
 	}
+	var bar *progress
+	if o.progress || !o.progressSet && env.StderrIsTerminal {
+		total := o.total
+		if total == 0 {
+			total = in.count()
+		}
+		bar = newProgress(env.Stderr, total)
+		env.Stderr = bar.clearFor(env.Stderr)
+	}
+	out := newOutput(env, o)
+	defer out.close()
+
+	items := in.items()
+	if o.batchSize > 1 {
+		items = batched(items, o.batchSize)
+	}
+	var skipped atomic.Int64
+	if done != nil {
+		items = resumed(items, done, o.resumeFailed, &skipped)
+	}
 
 	start := time.Now()
-	var counts summary
-	for res := range p.Run(ctx, in.items()) {
+	counts := newSummary()
+	halted := false
+	for res := range p.Run(ctx, items, pool.Drain(drain)) {
 		counts.add(res)
 		out.result(res)
+		if jl != nil {
+			if err := jl.write(res); err != nil {
+				fmt.Fprintf(env.Stderr, "rsh: --joblog: %v; stopping\n", err)
+				halted = true
+				cancel()
+			}
+		}
+		if bar != nil {
+			status := ""
+			if n := len(res.Progress); n > 0 {
+				status = res.Progress[n-1].Status
+			}
+			bar.record(max(res.BatchSize, 1), res.Status != vm.Success, status)
+		}
+		if !halted && o.halt.triggered(counts.failed(), counts.total) {
+			halted = true
+			fmt.Fprintf(env.Stderr, "rsh: halting after %d failed items (--halt %s)\n", counts.failed(), o.halt)
+			startDrain()
+			if o.halt.when == "now" {
+				cancel()
+			}
+		}
 	}
 	counts.wall = time.Since(start)
-	if err := in.err(); err != nil {
-		out.flush()
-		fmt.Fprintf(env.Stderr, "rsh: reading input: %v\n", err)
-		if o.summary {
-			counts.print(env.Stderr)
-		}
-		return ExitItemsFailed
+	counts.skipped = int(skipped.Load())
+	if bar != nil {
+		bar.finish()
 	}
 	out.flush()
-	if o.summary {
+	readErr := in.err()
+	if readErr != nil {
+		fmt.Fprintf(env.Stderr, "rsh: reading input: %v\n", readErr)
+	}
+	if o.summary || bar != nil {
 		counts.print(env.Stderr)
 	}
+	if o.summaryJSON != "" {
+		if err := counts.writeJSON(o.summaryJSON); err != nil {
+			fmt.Fprintf(env.Stderr, "rsh: %v\n", err)
+		}
+	}
 	switch {
-	case ctx.Err() != nil:
+	case interrupted.Load() || ctx.Err() != nil && !halted:
 		fmt.Fprintln(env.Stderr, "rsh: interrupted")
 		return ExitInterrupted
-	case counts.total != counts.succeeded:
+	case readErr != nil || halted || counts.failed() > 0:
 		return ExitItemsFailed
 	}
 	return ExitOK
-}
-
-// summary counts results by status.
-type summary struct {
-	total, succeeded, errors, exceptions, timeouts, stopped, invalid int
-	wall                                                             time.Duration
-}
-
-func (s *summary) add(r *vm.Result) {
-	s.total++
-	switch r.Status {
-	case vm.Success:
-		s.succeeded++
-	case vm.Error:
-		s.errors++
-	case vm.Exception:
-		s.exceptions++
-	case vm.Timeout:
-		s.timeouts++
-	case vm.Stopped:
-		s.stopped++
-	case vm.InvalidInput:
-		s.invalid++
-	}
-}
-
-func (s *summary) print(w io.Writer) {
-	rate := 100.0
-	if s.total > 0 {
-		rate = 100 * float64(s.succeeded) / float64(s.total)
-	}
-	perSec := 0.0
-	if s.wall > 0 {
-		perSec = float64(s.total) / s.wall.Seconds()
-	}
-	fmt.Fprintf(w, `summary:
-  total          %d
-  succeeded      %d
-  with errors    %d
-  exceptions     %d
-  timeouts       %d
-  stopped        %d
-  invalid input  %d
-  success rate   %.1f%%
-  wall time      %s
-  items/s        %.1f
-`, s.total, s.succeeded, s.errors, s.exceptions, s.timeouts, s.stopped, s.invalid,
-		rate, s.wall.Round(time.Millisecond), perSec)
 }

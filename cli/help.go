@@ -65,7 +65,37 @@ Input and output:
                             output, status, streams and timing
   -v, --verbose             also show verbose messages and exception stacks
   -q, --quiet               hide information and warning messages
-      --summary             print counts, success rate and rate to stderr
+      --batch-size N        pass the function arrays of up to N consecutive
+                            items (one call per batch); records carry the
+                            batch's first seq and batchSize
+
+Long runs:
+      --progress            a progress bar on stderr: done/total, rate, ETA,
+                            failures, the last writeProgress status (default:
+                            on when stderr is a terminal; --progress=false)
+      --total N             the number of items, for the bar, when it cannot
+                            be counted up front (stdin)
+      --summary             print counts, success rate, rate and item
+                            durations (p50/p95/max) to stderr
+      --summary-json FILE   write the same summary as JSON
+      --joblog FILE         append one JSON line per finished item: seq,
+                            input hash, status, attempts, duration, start
+      --resume              with --joblog: skip items whose input already
+                            succeeded in the log (matched by input, not
+                            position); run the rest
+      --resume-failed       with --joblog: run only the items that are in
+                            the log without having succeeded
+      --retries N           run an item that threw or timed out again, up
+                            to N more times
+      --retry-delay D       wait before the first retry, doubling after
+                            each (default 1s)
+      --halt WHEN[,fail=N|fail=P%]
+                            stop after failures: soon starts no new items,
+                            now also interrupts running ones (default never;
+                            fail=1 when no threshold is given)
+      --grace D             after the first Ctrl-C, how long running items
+                            may take to finish before they are stopped
+                            (default 5s); a second Ctrl-C stops them at once
 
 Permissions (everything is denied unless allowed):
       --allow-net[=HOST,...]    network; HOST is a name, IP, CIDR or HOST:PORT
@@ -78,11 +108,15 @@ Permissions (everything is denied unless allowed):
 Statuses of an item: Success, Error (writeError was called), Exception (it
 threw), Timeout, Stopped (the run was interrupted), InvalidInput.
 
-Exit status: 0 every item succeeded, 1 some item did not, 2 usage error or
-the script failed to compile or initialise, 130 interrupted.
+Exit status: 0 every item succeeded, 1 some item did not (or --halt
+stopped the run), 2 usage error or the script failed to compile or
+initialise, 130 interrupted by SIGINT or SIGTERM.
 
 Examples:
   seq 1 100 | rsh run -e '(n) => n * n' --throttle 10
+  seq 1 10000 | rsh run examples/batch.js --batch-size 100 -t 4 --summary
+  rsh run job.js big.txt --joblog job.log --retries 2   # ...and after a crash:
+  rsh run job.js big.txt --joblog job.log --resume
   rsh run examples/filesizes.js --allow-read=. <<< '"."'
   rsh run -e 'async (u) => { await sleep(100); return u }' -t 100 urls.txt
 `

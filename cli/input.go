@@ -11,6 +11,7 @@ import (
 	"iter"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/runspaces/rsh/pool"
 	"github.com/runspaces/rsh/vm"
@@ -22,6 +23,9 @@ type input struct {
 	files  []string
 	format string
 	arena  []byte // see keep; used by the reading goroutine only
+	// validate checks JSON lines as they are read (batches need it: one
+	// bad line must not spoil its batch); otherwise the runspace does.
+	validate bool
 
 	mu     sync.Mutex // failed is set by the pool's reader goroutine
 	failed error
@@ -32,6 +36,50 @@ func newInput(stdin io.Reader, files []string, format string) *input {
 		files = []string{"-"}
 	}
 	return &input{stdin: stdin, files: files, format: format}
+}
+
+// count returns how many records the input holds, read up front, or -1 if
+// that cannot be known without consuming it (stdin, a pipe). Blank lines
+// are not counted where they are skipped, nor CSV header rows.
+func (in *input) count() int64 {
+	var total int64
+	for _, name := range in.files {
+		if name == "-" {
+			return -1
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			return -1
+		}
+		fi, err := f.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			f.Close()
+			return -1
+		}
+		n, files := int64(0), int64(0)
+		br := bufio.NewReaderSize(f, readBufferSize)
+		for {
+			line, err := br.ReadSlice('\n')
+			if len(line) > 0 && (in.format == "text" || !isBlank(line)) {
+				n++
+			}
+			if err == bufio.ErrBufferFull {
+				// The rest of a long line: it was counted already.
+				for err == bufio.ErrBufferFull {
+					_, err = br.ReadSlice('\n')
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		f.Close()
+		if in.format == "csv" && n > 0 {
+			files++
+		}
+		total += n - files
+	}
+	return total
 }
 
 // readsStdin reports whether any input comes from stdin.
@@ -154,8 +202,13 @@ func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
 		if isBlank(line) {
 			return it, false
 		}
-		// Not validated here: the runspace parses the line anyway and
-		// reports InvalidInput if it is not JSON.
+		// Not validated here unless asked: the runspace parses the line
+		// anyway and reports InvalidInput if it is not JSON.
+		if in.validate && !isJSONInt(line) && !json.Valid(line) {
+			var v any
+			err := json.Unmarshal(line, &v)
+			return pool.Item{Input: vm.JSONString(string(line)), Err: fmt.Errorf("invalid JSON: %v", err)}, true
+		}
 		raw := json.RawMessage(in.keep(line))
 		return pool.Item{Value: raw, Input: raw}, true
 	default: // auto
@@ -271,4 +324,86 @@ func displayName(name string) string {
 		return "stdin"
 	}
 	return name
+}
+
+// batched groups the items of seq into arrays of up to size consecutive
+// items, each passed to the script as one JSON array. An item that could
+// not be decoded is not put in a batch: it ends the batch before it and
+// goes on alone, as an InvalidInput result.
+func batched(seq iter.Seq[pool.Item], size int) iter.Seq[pool.Item] {
+	return func(yield func(pool.Item) bool) {
+		var buf []byte
+		n := 0
+		flush := func() bool {
+			if n == 0 {
+				return true
+			}
+			raw := json.RawMessage(append(buf, ']'))
+			it := pool.Item{Value: raw, Input: raw, Count: n}
+			buf, n = nil, 0
+			return yield(it)
+		}
+		for it := range seq {
+			if it.Err != nil {
+				if !flush() || !yield(it) {
+					return
+				}
+				continue
+			}
+			if n == 0 {
+				buf = append(make([]byte, 0, 64*size), '[')
+			} else {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, itemJSON(it)...)
+			n++
+			if n == size && !flush() {
+				return
+			}
+		}
+		flush()
+	}
+}
+
+// itemJSON is an item as JSON, for a batch array.
+func itemJSON(it pool.Item) json.RawMessage {
+	if it.Input != nil {
+		return it.Input
+	}
+	switch v := it.Value.(type) {
+	case json.RawMessage:
+		return v
+	case string:
+		return vm.JSONString(v)
+	}
+	raw, _ := json.Marshal(it.Value)
+	return raw
+}
+
+// resumed drops the items the job log says are done: with onlyFailed
+// false (--resume), those that succeeded; with onlyFailed true
+// (--resume-failed), all but those logged without success. skipped counts
+// what was dropped.
+func resumed(seq iter.Seq[pool.Item], log map[string]vm.Status, onlyFailed bool, skipped *atomic.Int64) iter.Seq[pool.Item] {
+	return func(yield func(pool.Item) bool) {
+		for it := range seq {
+			raw := itemJSON(it)
+			status, seen := log[inputHash(raw)]
+			if !seen && !json.Valid(raw) {
+				// Logged as InvalidInput, with the text as a string.
+				status, seen = log[inputHash(vm.JSONString(string(raw)))]
+			}
+			skip := seen && status == vm.Success
+			if onlyFailed {
+				skip = !seen || status == vm.Success
+			}
+			if skip {
+				skipped.Add(int64(max(it.Count, 1)))
+				continue
+			}
+			if !yield(it) {
+				return
+			}
+		}
+	}
 }

@@ -27,6 +27,15 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
+// defaultRetryDelay is the wait before the first retry (--retry-delay):
+// long enough for a flaky service to recover from a blip, short enough not
+// to stall a run; later retries double it.
+const defaultRetryDelay = time.Second
+
+// defaultGrace is how long running items may take to finish after the
+// first interrupt (--grace) before they are stopped.
+const defaultGrace = 5 * time.Second
+
 // allowAll is the value pflag gives an --allow-* flag written without "=".
 const allowAll = "<all>"
 
@@ -52,10 +61,25 @@ type runOptions struct {
 	verbose   bool
 	quiet     bool
 	summary   bool
-	allowNet  []string
-	allowRead []string
-	allowWrit []string
-	allowAll  bool
+
+	// Long runs.
+	batchSize    int
+	progress     bool
+	progressSet  bool
+	total        int64
+	summaryJSON  string
+	joblog       string
+	resume       bool
+	resumeFailed bool
+	retries      int
+	retryDelay   time.Duration
+	haltSpec     string
+	halt         haltPolicy
+	grace        time.Duration
+	allowNet     []string
+	allowRead    []string
+	allowWrit    []string
+	allowAll     bool
 
 	state vm.InitialState // built by validate
 }
@@ -81,6 +105,17 @@ func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "")
 	fs.BoolVar(&o.summary, "summary", false, "")
+	fs.IntVar(&o.batchSize, "batch-size", 0, "")
+	fs.BoolVar(&o.progress, "progress", false, "")
+	fs.Int64Var(&o.total, "total", 0, "")
+	fs.StringVar(&o.summaryJSON, "summary-json", "", "")
+	fs.StringVar(&o.joblog, "joblog", "", "")
+	fs.BoolVar(&o.resume, "resume", false, "")
+	fs.BoolVar(&o.resumeFailed, "resume-failed", false, "")
+	fs.IntVar(&o.retries, "retries", 0, "")
+	fs.DurationVar(&o.retryDelay, "retry-delay", defaultRetryDelay, "")
+	fs.StringVar(&o.haltSpec, "halt", "never", "")
+	fs.DurationVar(&o.grace, "grace", defaultGrace, "")
 	fs.StringSliceVar(&o.allowNet, "allow-net", nil, "")
 	fs.Lookup("allow-net").NoOptDefVal = allowAll
 	fs.StringSliceVar(&o.allowRead, "allow-read", nil, "")
@@ -102,6 +137,7 @@ func parseRun(args []string) (*runOptions, error) {
 		return o, nil
 	}
 	o.evalSet = fs.Changed("eval")
+	o.progressSet = fs.Changed("progress")
 	rest := fs.Args()
 	if o.evalSet {
 		o.files = rest
@@ -142,6 +178,29 @@ func (o *runOptions) validate() error {
 	if o.evalSet && strings.TrimSpace(o.eval) == "" {
 		return usagef("-e: the code is empty")
 	}
+	if o.batchSize < 0 {
+		return usagef("--batch-size %d: must be at least 1", o.batchSize)
+	}
+	if o.total < 0 {
+		return usagef("--total %d: must not be negative", o.total)
+	}
+	if o.retries < 0 {
+		return usagef("--retries %d: must not be negative", o.retries)
+	}
+	if o.retryDelay < 0 || o.grace < 0 {
+		return usagef("--retry-delay and --grace must not be negative")
+	}
+	if (o.resume || o.resumeFailed) && o.joblog == "" {
+		return usagef("--resume and --resume-failed need --joblog FILE: the log says what is done")
+	}
+	if o.resume && o.resumeFailed {
+		return usagef("--resume and --resume-failed cannot be used together")
+	}
+	halt, err := parseHalt(o.haltSpec)
+	if err != nil {
+		return usagef("--halt %q: %v", o.haltSpec, err)
+	}
+	o.halt = halt
 
 	st := &o.state
 	st.Timeout = o.timeout

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// progressInterval is how often the bar is redrawn. The bar reads counters
+// the result loop bumps atomically, so a run of millions of items costs the
+// same few redraws a second as a run of ten.
+const progressInterval = 150 * time.Millisecond
+
+// progress draws the --progress bar on stderr.
+type progress struct {
+	bar    *progressbar.ProgressBar
+	done   atomic.Int64 // input records finished
+	failed atomic.Int64
+	status atomic.Pointer[string] // the last writeProgress status
+
+	mu   sync.Mutex // serialises drawing and stderr lines
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// newProgress starts a bar on w for total records (-1 when unknown).
+func newProgress(w io.Writer, total int64) *progress {
+	p := &progress{stop: make(chan struct{})}
+	p.bar = progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("items"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("items"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionFullWidth(),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionThrottle(0), // we throttle: see progressInterval
+		progressbar.OptionSetRenderBlankState(true),
+	)
+	p.wg.Add(1)
+	go p.loop()
+	return p
+}
+
+func (p *progress) loop() {
+	defer p.wg.Done()
+	t := time.NewTicker(progressInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.draw()
+		}
+	}
+}
+
+func (p *progress) draw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	desc := "items"
+	if f := p.failed.Load(); f > 0 {
+		desc = fmt.Sprintf("items, %d failed", f)
+	}
+	if s := p.status.Load(); s != nil && *s != "" {
+		desc += " · " + *s
+	}
+	p.bar.Describe(desc)
+	_ = p.bar.Set64(p.done.Load())
+}
+
+// record counts finished records.
+func (p *progress) record(n int, failed bool, status string) {
+	p.done.Add(int64(n))
+	if failed {
+		p.failed.Add(1)
+	}
+	if status != "" {
+		p.status.Store(&status)
+	}
+}
+
+// clearFor wraps a writer so that each write first clears the bar's line;
+// the bar redraws itself on its next tick.
+func (p *progress) clearFor(w io.Writer) io.Writer {
+	return writerFunc(func(b []byte) (int, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		_ = p.bar.Clear()
+		return w.Write(b)
+	})
+}
+
+// finish stops the bar and clears it from the terminal.
+func (p *progress) finish() {
+	close(p.stop)
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.bar.Clear()
+	_ = p.bar.Exit()
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

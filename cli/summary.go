@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/runspaces/rsh/vm"
+)
+
+// durationSamples is how many item durations the summary keeps for its
+// percentiles: every one up to this many, then a uniform random sample
+// (reservoir sampling), so memory stays flat on a ten-million-item run.
+const durationSamples = 10_000
+
+// summary counts results by status and keeps item durations.
+type summary struct {
+	total, succeeded, errors, exceptions, timeouts, stopped, invalid int
+	retried, skipped                                                 int
+	wall                                                             time.Duration
+	maxDuration                                                      time.Duration
+	samples                                                          []time.Duration
+	seen                                                             int
+	rng                                                              *rand.Rand
+}
+
+func newSummary() *summary {
+	return &summary{rng: rand.New(rand.NewPCG(1, 2))}
+}
+
+func (s *summary) add(r *vm.Result) {
+	s.total++
+	switch r.Status {
+	case vm.Success:
+		s.succeeded++
+	case vm.Error:
+		s.errors++
+	case vm.Exception:
+		s.exceptions++
+	case vm.Timeout:
+		s.timeouts++
+	case vm.Stopped:
+		s.stopped++
+	case vm.InvalidInput:
+		s.invalid++
+	}
+	if r.Attempts > 1 {
+		s.retried++
+	}
+	if r.Status == vm.InvalidInput {
+		return // never ran: no duration
+	}
+	s.maxDuration = max(s.maxDuration, r.Duration)
+	s.seen++
+	if len(s.samples) < durationSamples {
+		s.samples = append(s.samples, r.Duration)
+	} else if i := s.rng.IntN(s.seen); i < durationSamples {
+		s.samples[i] = r.Duration
+	}
+}
+
+// failed is how many items did not succeed.
+func (s *summary) failed() int { return s.total - s.succeeded }
+
+func (s *summary) percentile(p float64) time.Duration {
+	if len(s.samples) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(s.samples)
+	slices.Sort(sorted)
+	i := int(p * float64(len(sorted)-1))
+	return sorted[i]
+}
+
+// summaryJSON is the --summary-json document.
+type summaryJSON struct {
+	Total        int     `json:"total"`
+	Succeeded    int     `json:"succeeded"`
+	Errors       int     `json:"errors"`
+	Exceptions   int     `json:"exceptions"`
+	Timeouts     int     `json:"timeouts"`
+	Stopped      int     `json:"stopped"`
+	InvalidInput int     `json:"invalidInput"`
+	Retried      int     `json:"retried"`
+	Skipped      int     `json:"skipped"`
+	SuccessRate  float64 `json:"successRate"`
+	WallMs       float64 `json:"wallMs"`
+	ItemsPerSec  float64 `json:"itemsPerSec"`
+	P50Ms        float64 `json:"p50Ms"`
+	P95Ms        float64 `json:"p95Ms"`
+	MaxMs        float64 `json:"maxMs"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (s *summary) doc() summaryJSON {
+	rate := 100.0
+	if s.total > 0 {
+		rate = 100 * float64(s.succeeded) / float64(s.total)
+	}
+	perSec := 0.0
+	if s.wall > 0 {
+		perSec = float64(s.total) / s.wall.Seconds()
+	}
+	return summaryJSON{
+		Total: s.total, Succeeded: s.succeeded, Errors: s.errors, Exceptions: s.exceptions,
+		Timeouts: s.timeouts, Stopped: s.stopped, InvalidInput: s.invalid, Retried: s.retried,
+		Skipped: s.skipped, SuccessRate: rate, WallMs: ms(s.wall), ItemsPerSec: perSec,
+		P50Ms: ms(s.percentile(0.50)), P95Ms: ms(s.percentile(0.95)), MaxMs: ms(s.maxDuration),
+	}
+}
+
+func (s *summary) print(w io.Writer) {
+	d := s.doc()
+	fmt.Fprintf(w, `summary:
+  total          %d
+  succeeded      %d
+  with errors    %d
+  exceptions     %d
+  timeouts       %d
+  stopped        %d
+  invalid input  %d
+  retried        %d
+`, d.Total, d.Succeeded, d.Errors, d.Exceptions, d.Timeouts, d.Stopped, d.InvalidInput, d.Retried)
+	if d.Skipped > 0 {
+		fmt.Fprintf(w, "  skipped        %d (done in the job log)\n", d.Skipped)
+	}
+	fmt.Fprintf(w, `  success rate   %.1f%%
+  wall time      %s
+  items/s        %.1f
+  item time      p50 %s, p95 %s, max %s
+`, d.SuccessRate, s.wall.Round(time.Millisecond), d.ItemsPerSec,
+		roundDuration(s.percentile(0.5)), roundDuration(s.percentile(0.95)), roundDuration(s.maxDuration))
+}
+
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d.Round(time.Microsecond / 10)
+	}
+}
+
+func (s *summary) writeJSON(path string) error {
+	b, err := json.MarshalIndent(s.doc(), "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--summary-json %s: %w", path, err)
+	}
+	return nil
+}
