@@ -6,6 +6,9 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -38,10 +41,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"listen":   cmdListen,
-			"sum":      cmdSum,
-			"lines":    cmdLines,
-			"waitfile": cmdWaitFile,
+			"listen":     cmdListen,
+			"sum":        cmdSum,
+			"lines":      cmdLines,
+			"waitfile":   cmdWaitFile,
+			"seq":        cmdSeq,
+			"joblogonce": cmdJoblogOnce,
 		},
 	})
 }
@@ -153,5 +158,51 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+}
+
+// seq N FILE writes the numbers 1..N to FILE, one per line.
+func cmdSeq(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: seq N FILE")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		b.WriteString(strconv.Itoa(i))
+		b.WriteByte('\n')
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(b.String()), 0o644))
+}
+
+// joblogonce LOG N checks that each of the inputs 1..N has exactly one
+// Success line in the job log LOG, and that nothing else succeeded.
+func cmdJoblogOnce(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: joblogonce LOG N")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	want := map[string]int{}
+	for i := 1; i <= n; i++ {
+		sum := sha256.Sum256([]byte(strconv.Itoa(i)))
+		want[hex.EncodeToString(sum[:16])] = i
+	}
+	successes := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(readFile(ts, args[0])), "\n") {
+		var e struct{ Hash, Status string }
+		ts.Check(json.Unmarshal([]byte(line), &e))
+		if e.Status == "Success" {
+			successes[e.Hash]++
+		}
+	}
+	for h, i := range want {
+		if successes[h] != 1 {
+			ts.Fatalf("input %d succeeded %d times in the job log, want exactly once", i, successes[h])
+		}
+	}
+	if len(successes) != n {
+		ts.Fatalf("%d inputs succeeded, want %d", len(successes), n)
 	}
 }

@@ -206,16 +206,33 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		items = resumed(items, done, o.resumeFailed, &skipped)
 	}
 
+	// --halt is judged as each item ends, in the goroutine that ran it, so
+	// that nothing else starts once the threshold is met.
+	var finished, failed atomic.Int64
+	var halted atomic.Bool
+	observe := func(res *vm.Result) {
+		f := failed.Load()
+		if res.Status != vm.Success {
+			f = failed.Add(1)
+		}
+		n := finished.Add(1)
+		if o.halt.triggered(int(f), int(n)) && !halted.Swap(true) {
+			fmt.Fprintf(env.Stderr, "rsh: halting after %d failed items (--halt %s)\n", f, o.halt)
+			startDrain()
+			if o.halt.when == "now" {
+				cancel()
+			}
+		}
+	}
+
 	start := time.Now()
 	counts := newSummary()
-	halted := false
-	for res := range p.Run(ctx, items, pool.Drain(drain)) {
+	for res := range p.Run(ctx, items, pool.Drain(drain), pool.Observe(observe)) {
 		counts.add(res)
 		out.result(res)
 		if jl != nil {
-			if err := jl.write(res); err != nil {
+			if err := jl.write(res); err != nil && !halted.Swap(true) {
 				fmt.Fprintf(env.Stderr, "rsh: --joblog: %v; stopping\n", err)
-				halted = true
 				cancel()
 			}
 		}
@@ -225,14 +242,6 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 				status = res.Progress[n-1].Status
 			}
 			bar.record(max(res.BatchSize, 1), res.Status != vm.Success, status)
-		}
-		if !halted && o.halt.triggered(counts.failed(), counts.total) {
-			halted = true
-			fmt.Fprintf(env.Stderr, "rsh: halting after %d failed items (--halt %s)\n", counts.failed(), o.halt)
-			startDrain()
-			if o.halt.when == "now" {
-				cancel()
-			}
 		}
 	}
 	counts.wall = time.Since(start)
@@ -254,10 +263,10 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		}
 	}
 	switch {
-	case interrupted.Load() || ctx.Err() != nil && !halted:
+	case interrupted.Load() || ctx.Err() != nil && !halted.Load():
 		fmt.Fprintln(env.Stderr, "rsh: interrupted")
 		return ExitInterrupted
-	case readErr != nil || halted || counts.failed() > 0:
+	case readErr != nil || halted.Load() || counts.failed() > 0:
 		return ExitItemsFailed
 	}
 	return ExitOK

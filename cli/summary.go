@@ -20,7 +20,7 @@ const durationSamples = 10_000
 // summary counts results by status and keeps item durations.
 type summary struct {
 	total, succeeded, errors, exceptions, timeouts, stopped, invalid int
-	retried, skipped                                                 int
+	retried, skipped, records                                        int
 	wall                                                             time.Duration
 	maxDuration                                                      time.Duration
 	samples                                                          []time.Duration
@@ -34,6 +34,7 @@ func newSummary() *summary {
 
 func (s *summary) add(r *vm.Result) {
 	s.total++
+	s.records += max(r.BatchSize, 1)
 	switch r.Status {
 	case vm.Success:
 		s.succeeded++
@@ -87,6 +88,7 @@ type summaryJSON struct {
 	InvalidInput int     `json:"invalidInput"`
 	Retried      int     `json:"retried"`
 	Skipped      int     `json:"skipped"`
+	Records      int     `json:"records"`
 	SuccessRate  float64 `json:"successRate"`
 	WallMs       float64 `json:"wallMs"`
 	ItemsPerSec  float64 `json:"itemsPerSec"`
@@ -109,7 +111,7 @@ func (s *summary) doc() summaryJSON {
 	return summaryJSON{
 		Total: s.total, Succeeded: s.succeeded, Errors: s.errors, Exceptions: s.exceptions,
 		Timeouts: s.timeouts, Stopped: s.stopped, InvalidInput: s.invalid, Retried: s.retried,
-		Skipped: s.skipped, SuccessRate: rate, WallMs: ms(s.wall), ItemsPerSec: perSec,
+		Skipped: s.skipped, Records: s.records, SuccessRate: rate, WallMs: ms(s.wall), ItemsPerSec: perSec,
 		P50Ms: ms(s.percentile(0.50)), P95Ms: ms(s.percentile(0.95)), MaxMs: ms(s.maxDuration),
 	}
 }
@@ -126,6 +128,9 @@ func (s *summary) print(w io.Writer) {
   invalid input  %d
   retried        %d
 `, d.Total, d.Succeeded, d.Errors, d.Exceptions, d.Timeouts, d.Stopped, d.InvalidInput, d.Retried)
+	if d.Records != d.Total {
+		fmt.Fprintf(w, "  records        %d (in batches)\n", d.Records)
+	}
 	if d.Skipped > 0 {
 		fmt.Fprintf(w, "  skipped        %d (done in the job log)\n", d.Skipped)
 	}

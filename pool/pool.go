@@ -233,7 +233,16 @@ const ReadAhead = 1024
 type RunOption func(*runConfig)
 
 type runConfig struct {
-	drain <-chan struct{}
+	drain   <-chan struct{}
+	observe func(*vm.Result)
+}
+
+// Observe calls f with each result as soon as its item ends, from the
+// goroutine that ran it (so f must be safe for concurrent use), before the
+// result is delivered. A caller that decides to stop the run from f (by
+// draining or cancelling) stops it before any further item starts.
+func Observe(f func(*vm.Result)) RunOption {
+	return func(c *runConfig) { c.observe = f }
 }
 
 // Drain makes the run wind down when ch is closed: it stops reading input
@@ -334,7 +343,7 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.worker(ctx, q, stopped, results)
+				p.worker(ctx, q, stopped, cfg.observe, results)
 			}()
 		}
 		go func() {
@@ -475,7 +484,7 @@ func (o *orderer) deliver(d delivery) bool {
 
 // worker runs batches until the queue is done, holding at most one
 // runspace.
-func (p *Pool) worker(ctx context.Context, q *queue, stopped func() bool, results chan<- delivery) {
+func (p *Pool) worker(ctx context.Context, q *queue, stopped func() bool, observe func(*vm.Result), results chan<- delivery) {
 	var rs *vm.Runspace
 	defer func() { p.put(rs) }()
 	for {
@@ -485,13 +494,13 @@ func (p *Pool) worker(ctx context.Context, q *queue, stopped func() bool, result
 		}
 		out := make([]*vm.Result, len(b.items))
 		start := time.Now()
-		p.runBatch(ctx, b, out, stopped, &rs)
+		p.runBatch(ctx, b, out, stopped, observe, &rs)
 		q.cost.observe(time.Since(start), len(b.items))
 		results <- delivery{ordinal: b.ordinal, results: out}
 	}
 }
 
-func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped func() bool, rs **vm.Runspace) {
+func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped func() bool, observe func(*vm.Result), rs **vm.Runspace) {
 	acquired := !stopped() && p.own.acquire(ctx)
 	if acquired {
 		defer p.own.release()
@@ -526,6 +535,9 @@ func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped 
 			res.Input = vm.JSONString(string(res.Input))
 		}
 		out[i] = res
+		if observe != nil {
+			observe(res)
+		}
 	}
 }
 
