@@ -3,6 +3,8 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +80,76 @@ func TestLongLines(t *testing.T) {
 	}
 	if want := "6\n716800\n6\n"; out.String() != want {
 		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// The progress bar goes to stderr only, is on by default when stderr is a
+// terminal, and off otherwise.
+func TestProgressBar(t *testing.T) {
+	input := strings.Repeat("1\n", 300)
+	for _, tc := range []struct {
+		name     string
+		terminal bool
+		flags    []string
+		wantBar  bool
+	}{
+		{"terminal", true, nil, true},
+		{"not a terminal", false, nil, false},
+		{"forced on", false, []string{"--progress"}, true},
+		{"forced off", true, []string{"--progress=false"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"run", "-t", "2", "--total", "300", "-e", "(x) => { sleep(2); writeProgress(50, 'step'); return x }"}, tc.flags...)
+			code := cli.Main(context.Background(), args, cli.Env{
+				Stdin: strings.NewReader(input), Stdout: &out, Stderr: &errOut, StderrIsTerminal: tc.terminal,
+			})
+			if code != cli.ExitOK {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			if out.String() != strings.Repeat("1\n", 300) {
+				t.Fatalf("stdout holds more than the output: %q", out.String())
+			}
+			gotBar := strings.Contains(errOut.String(), "items") && strings.Contains(errOut.String(), "%")
+			if gotBar != tc.wantBar {
+				t.Errorf("bar on stderr: %v, want %v; stderr:\n%s", gotBar, tc.wantBar, errOut.String())
+			}
+			if tc.wantBar && !strings.Contains(errOut.String(), "step") {
+				t.Errorf("writeProgress status not shown: %s", errOut.String())
+			}
+		})
+	}
+}
+
+// The summary has the retried count, the item-time percentiles, and the
+// same as JSON with --summary-json.
+func TestSummaryJSON(t *testing.T) {
+	path := t.TempDir() + "/summary.json"
+	var out, errOut bytes.Buffer
+	code := cli.Main(context.Background(), []string{"run", "--summary", "--summary-json", path, "--in", "json", "-e", "(x) => { if (x === 2) throw new Error('two'); return x }"},
+		cli.Env{Stdin: strings.NewReader("1\n2\n3\nnope\n"), Stdout: &out, Stderr: &errOut})
+	if code != cli.ExitItemsFailed {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"total          4", "succeeded      2", "exceptions     1", "invalid input  1", "retried        0", "success rate   50.0%", "item time      p50 "} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
+	if doc["total"] != 4.0 || doc["succeeded"] != 2.0 || doc["invalidInput"] != 1.0 || doc["successRate"] != 50.0 {
+		t.Errorf("summary JSON %s", data)
+	}
+	for _, k := range []string{"p50Ms", "p95Ms", "maxMs", "wallMs", "itemsPerSec", "retried"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("summary JSON lacks %s", k)
+		}
 	}
 }

@@ -22,8 +22,9 @@ type progress struct {
 	failed atomic.Int64
 	status atomic.Pointer[string] // the last writeProgress status
 
-	mu   sync.Mutex // serialises drawing and stderr lines
-	stop chan struct{}
+	mu       sync.Mutex // serialises drawing and stderr lines
+	finished bool       // after finish, writes go straight through
+	stop     chan struct{}
 	wg   sync.WaitGroup
 }
 
@@ -93,7 +94,9 @@ func (p *progress) clearFor(w io.Writer) io.Writer {
 	return writerFunc(func(b []byte) (int, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		_ = p.bar.Clear()
+		if !p.finished {
+			_ = p.bar.Clear()
+		}
 		return w.Write(b)
 	})
 }
@@ -106,6 +109,7 @@ func (p *progress) finish() {
 	defer p.mu.Unlock()
 	_ = p.bar.Clear()
 	_ = p.bar.Exit()
+	p.finished = true
 }
 
 type writerFunc func([]byte) (int, error)
