@@ -74,3 +74,33 @@ func BenchmarkRecords(b *testing.B) {
 func BenchmarkStartup(b *testing.B) {
 	benchRun(b, nil, 0, "-e", "x => x")
 }
+
+// BenchmarkStream pushes 10 million lines through the command and reports
+// the peak heap: flat for an unordered run, and bounded by the reorder
+// window for --keep-order even when the first item is slow.
+func BenchmarkStream(b *testing.B) {
+	const n = 10_000_000
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"unordered", []string{"-e", "(n) => n"}},
+		{"ordered-slow-first", []string{"-k", "-e", "(n) => { if (n === 1) sleep(2000); return n }"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				stop := make(chan struct{})
+				peak := peakHeap(stop)
+				var stderr bytes.Buffer
+				code := cli.Main(context.Background(), append([]string{"run"}, tc.args...),
+					cli.Env{Stdin: &lineGen{n: n}, Stdout: io.Discard, Stderr: &stderr})
+				close(stop)
+				if code != cli.ExitOK {
+					b.Fatalf("exit %d: %s", code, stderr.String())
+				}
+				b.ReportMetric(float64(<-peak)/(1<<20), "peak-heap-MB")
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "items/s")
+		})
+	}
+}
