@@ -25,7 +25,7 @@ type progress struct {
 	mu       sync.Mutex // serialises drawing and stderr lines
 	finished bool       // after finish, writes go straight through
 	stop     chan struct{}
-	wg   sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 // newProgress starts a bar on w for total records (-1 when unknown).
