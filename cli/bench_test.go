@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,6 +91,8 @@ func BenchmarkStream(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
+				runtime.GC()
+				resetPeakRSS()
 				stop := make(chan struct{})
 				peak := peakHeap(stop)
 				var stderr bytes.Buffer
@@ -99,8 +103,31 @@ func BenchmarkStream(b *testing.B) {
 					b.Fatalf("exit %d: %s", code, stderr.String())
 				}
 				b.ReportMetric(float64(<-peak)/(1<<20), "peak-heap-MB")
+				if rss := peakRSS(); rss > 0 {
+					b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
+				}
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "items/s")
 		})
 	}
+}
+
+// resetPeakRSS resets the process's peak resident set (Linux: writing 5 to
+// /proc/self/clear_refs), so that peakRSS measures from here.
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS returns the process's peak resident set in bytes (VmHWM), or 0
+// where /proc is not available.
+func peakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
