@@ -30,6 +30,26 @@ type Permissions struct {
 	Read PathPermission
 	// Write bounds the paths fs may create, write, append to and remove.
 	Write PathPermission
+	// Ceiling, when set, must allow an operation too: a job submitted to
+	// `rsh serve` gets the permissions it asks for, but never more than
+	// the daemon was started with.
+	Ceiling *Permissions
+}
+
+// ceiling applies p.Ceiling to an operation p allowed; a denial names the
+// daemon flag that would allow it.
+func (p *Permissions) ceiling(check func(*Permissions) (string, error)) (string, error) {
+	if p.Ceiling == nil {
+		return "", nil
+	}
+	r, err := check(p.Ceiling)
+	var pe *PermissionError
+	if errors.As(err, &pe) {
+		cp := *pe
+		cp.Flag = "rsh serve " + pe.Flag + " (the daemon's own permissions bound every job)"
+		return "", &cp
+	}
+	return r, err
 }
 
 // NetPermission bounds network access. All allows every host; otherwise Allow
@@ -104,13 +124,25 @@ const maxSymlinks = 255
 // operation follows the link. Checks cannot close that race; only opening
 // every element relative to the root without following links (os.Root) can.
 func (p *Permissions) CheckRead(path string) (resolved string, err error) {
-	return p.Read.check("read", path, resolvePath)
+	if resolved, err = p.Read.check("read", path, resolvePath); err != nil {
+		return "", err
+	}
+	if _, err := p.ceiling(func(c *Permissions) (string, error) { return c.CheckRead(path) }); err != nil {
+		return "", err
+	}
+	return resolved, nil
 }
 
 // CheckWrite checks that path may be written or created, and returns its
 // resolved form like CheckRead.
 func (p *Permissions) CheckWrite(path string) (resolved string, err error) {
-	return p.Write.check("write", path, resolvePath)
+	if resolved, err = p.Write.check("write", path, resolvePath); err != nil {
+		return "", err
+	}
+	if _, err := p.ceiling(func(c *Permissions) (string, error) { return c.CheckWrite(path) }); err != nil {
+		return "", err
+	}
+	return resolved, nil
 }
 
 // CheckWriteNoFollow is CheckWrite for operations on a directory entry
@@ -118,7 +150,13 @@ func (p *Permissions) CheckWrite(path string) (resolved string, err error) {
 // link, the link is checked and returned, not its target. Every other link
 // in path is resolved.
 func (p *Permissions) CheckWriteNoFollow(path string) (resolved string, err error) {
-	return p.Write.check("write", path, resolveNoFollow)
+	if resolved, err = p.Write.check("write", path, resolveNoFollow); err != nil {
+		return "", err
+	}
+	if _, err := p.ceiling(func(c *Permissions) (string, error) { return c.CheckWriteNoFollow(path) }); err != nil {
+		return "", err
+	}
+	return resolved, nil
 }
 
 func (pp *PathPermission) check(kind, path string, resolve func(string) (string, error)) (string, error) {
@@ -326,6 +364,16 @@ func (np *NetPermission) entries() ([]netEntry, error) {
 // literal, so a second DNS answer cannot point the dial somewhere else. A
 // failed lookup is returned as an ordinary error, not a PermissionError.
 func (p *Permissions) CheckNet(ctx context.Context, host string, port int) (dialHost string, err error) {
+	if dialHost, err = p.checkNet(ctx, host, port); err != nil {
+		return "", err
+	}
+	if _, err := p.ceiling(func(c *Permissions) (string, error) { return c.CheckNet(ctx, host, port) }); err != nil {
+		return "", err
+	}
+	return dialHost, nil
+}
+
+func (p *Permissions) checkNet(ctx context.Context, host string, port int) (dialHost string, err error) {
 	if port < 1 || port > 65535 {
 		return "", fmt.Errorf("check net %s: port %d out of range 1-65535", host, port)
 	}

@@ -406,3 +406,37 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// A ceiling bounds what the permissions allow: both must agree, and a
+// denial by the ceiling names the daemon's flag.
+func TestCeiling(t *testing.T) {
+	dir := t.TempDir()
+	inside := filepath.Join(dir, "a")
+	if err := os.MkdirAll(inside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ceiling := &builtins.Permissions{Read: builtins.PathPermission{Roots: []string{inside}}, Net: builtins.NetPermission{Allow: []string{"127.0.0.1"}}}
+	p := &builtins.Permissions{Read: builtins.PathPermission{All: true}, Write: builtins.PathPermission{All: true}, Net: builtins.NetPermission{All: true}, Ceiling: ceiling}
+	if _, err := p.CheckRead(filepath.Join(inside, "f")); err != nil {
+		t.Errorf("read inside both: %v", err)
+	}
+	_, err := p.CheckRead(filepath.Join(dir, "b"))
+	var pe *builtins.PermissionError
+	if !errors.As(err, &pe) || !strings.Contains(pe.Flag, "rsh serve --allow-read=") {
+		t.Errorf("read outside the ceiling: %v", err)
+	}
+	if _, err := p.CheckWrite(filepath.Join(inside, "f")); !errors.Is(err, builtins.ErrPermission) {
+		t.Errorf("write with no write ceiling: %v", err)
+	}
+	if _, err := p.CheckNet(context.Background(), "127.0.0.1", 80); err != nil {
+		t.Errorf("net inside both: %v", err)
+	}
+	if _, err := p.CheckNet(context.Background(), "10.0.0.1", 80); !errors.Is(err, builtins.ErrPermission) {
+		t.Errorf("net outside the ceiling: %v", err)
+	}
+	// The job's own permissions still apply under a generous ceiling.
+	p2 := &builtins.Permissions{Ceiling: &builtins.Permissions{Read: builtins.PathPermission{All: true}}}
+	if _, err := p2.CheckRead(inside); !errors.Is(err, builtins.ErrPermission) {
+		t.Errorf("job without read permission: %v", err)
+	}
+}
