@@ -144,6 +144,53 @@ func (r *Result) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// UnmarshalJSON reads a record written by MarshalJSON.
+func (r *Result) UnmarshalJSON(data []byte) error {
+	var rec struct {
+		Seq         int64             `json:"seq"`
+		Input       json.RawMessage   `json:"input"`
+		Output      []json.RawMessage `json:"output"`
+		Status      Status            `json:"status"`
+		Errors      []string          `json:"errors"`
+		Warnings    []string          `json:"warnings"`
+		Verbose     []string          `json:"verbose"`
+		Information []string          `json:"information"`
+		Progress    []Progress        `json:"progress"`
+		Error       *ErrorInfo        `json:"error"`
+		StartedAt   time.Time         `json:"startedAt"`
+		DurationMs  float64           `json:"durationMs"`
+		Runspace    int               `json:"runspace"`
+		Attempts    int               `json:"attempts"`
+		BatchSize   int               `json:"batchSize"`
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return err
+	}
+	*r = Result{
+		Seq: rec.Seq, Input: rec.Input, Status: rec.Status,
+		Errors: rec.Errors, Warnings: rec.Warnings, Verbose: rec.Verbose, Information: rec.Information,
+		Progress: rec.Progress, Error: rec.Error, StartedAt: rec.StartedAt,
+		Duration: time.Duration(rec.DurationMs * float64(time.Millisecond)),
+		Runspace: rec.Runspace, Attempts: rec.Attempts, BatchSize: rec.BatchSize,
+	}
+	if len(rec.Output) > 0 {
+		r.Output = rec.Output
+	}
+	if len(r.Errors) == 0 {
+		r.Errors = nil
+	}
+	if len(r.Warnings) == 0 {
+		r.Warnings = nil
+	}
+	if len(r.Verbose) == 0 {
+		r.Verbose = nil
+	}
+	if len(r.Information) == 0 {
+		r.Information = nil
+	}
+	return nil
+}
+
 func appendStrings(b []byte, ss []string) []byte {
 	b = append(b, '[')
 	for i, s := range ss {
