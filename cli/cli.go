@@ -50,6 +50,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 	switch args[0] {
 	case "run":
 		return runCommand(ctx, args[1:], env)
+	case "serve":
+		return serveCommand(ctx, args[1:], env)
+	case "job":
+		return jobCommand(ctx, args[1:], env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "rsh %s\n", version())
 		return ExitOK
@@ -58,6 +62,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 			switch args[1] {
 			case "run":
 				fmt.Fprint(env.Stdout, runUsage)
+				return ExitOK
+			case "serve":
+				fmt.Fprint(env.Stdout, serveUsage)
+				return ExitOK
+			case "job":
+				fmt.Fprint(env.Stdout, jobUsage)
 				return ExitOK
 			case "version", "help":
 				fmt.Fprint(env.Stdout, mainUsage)

@@ -7,6 +7,8 @@ pool of isolated JavaScript runtimes ("runspaces").
 
 Commands:
   run        run a script over items from files or stdin
+  serve      run the job daemon (background jobs)
+  job        start, list, wait for, receive, stop and remove background jobs
   version    print the version
   help       show help for a command: rsh help run
 

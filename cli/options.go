@@ -116,25 +116,34 @@ func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs.DurationVar(&o.retryDelay, "retry-delay", defaultRetryDelay, "")
 	fs.StringVar(&o.haltSpec, "halt", "never", "")
 	fs.DurationVar(&o.grace, "grace", defaultGrace, "")
-	fs.StringSliceVar(&o.allowNet, "allow-net", nil, "")
-	fs.Lookup("allow-net").NoOptDefVal = allowAll
-	fs.StringSliceVar(&o.allowRead, "allow-read", nil, "")
-	fs.Lookup("allow-read").NoOptDefVal = allowAll
-	fs.StringSliceVar(&o.allowWrit, "allow-write", nil, "")
-	fs.Lookup("allow-write").NoOptDefVal = allowAll
-	fs.BoolVarP(&o.allowAll, "allow-all", "A", false, "")
+	addAllowFlags(fs, &o.allowNet, &o.allowRead, &o.allowWrit, &o.allowAll)
 	return fs
 }
 
 // parseRun parses the arguments of `rsh run` and validates them.
 func parseRun(args []string) (*runOptions, error) {
+	o, _, err := parseRunWith(args, nil)
+	return o, err
+}
+
+// parseRunWith is parseRun with extra flags added by extra (for `rsh job
+// start`); it also returns the flag set, to ask what was given.
+func parseRunWith(args []string, extra func(*pflag.FlagSet)) (*runOptions, *pflag.FlagSet, error) {
 	o := &runOptions{}
 	fs := newRunFlags(o)
-	if err := fs.Parse(args); err != nil {
-		return nil, usagef("%v", err)
+	if extra != nil {
+		extra(fs)
 	}
+	if err := fs.Parse(args); err != nil {
+		return nil, fs, usagef("%v", err)
+	}
+	return o, fs, o.finish(fs)
+}
+
+// finish takes the positional arguments and validates.
+func (o *runOptions) finish(fs *pflag.FlagSet) error {
 	if o.help {
-		return o, nil
+		return nil
 	}
 	o.evalSet = fs.Changed("eval")
 	o.progressSet = fs.Changed("progress")
@@ -143,11 +152,11 @@ func parseRun(args []string) (*runOptions, error) {
 		o.files = rest
 	} else {
 		if len(rest) == 0 {
-			return nil, usagef("no script: give a SCRIPT file or -e CODE")
+			return usagef("no script: give a SCRIPT file or -e CODE")
 		}
 		o.script, o.files = rest[0], rest[1:]
 	}
-	return o, o.validate()
+	return o.validate()
 }
 
 // validate checks flag combinations in one place and builds the initial
@@ -291,28 +300,5 @@ func readVarsFile(path string) ([]vm.Variable, error) {
 }
 
 func permissions(o *runOptions) (builtins.Permissions, error) {
-	var p builtins.Permissions
-	if o.allowAll {
-		p.Net.All, p.Read.All, p.Write.All = true, true, true
-		return p, nil
-	}
-	list := func(vals []string) (all bool, rest []string) {
-		for _, v := range vals {
-			switch v = strings.TrimSpace(v); v {
-			case allowAll:
-				all = true
-			case "":
-			default:
-				rest = append(rest, v)
-			}
-		}
-		return all, rest
-	}
-	p.Net.All, p.Net.Allow = list(o.allowNet)
-	p.Read.All, p.Read.Roots = list(o.allowRead)
-	p.Write.All, p.Write.Roots = list(o.allowWrit)
-	if err := p.Validate(); err != nil {
-		return p, usagef("%v", err)
-	}
-	return p, nil
+	return permissionsFrom(o.allowNet, o.allowRead, o.allowWrit, o.allowAll)
 }

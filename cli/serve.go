@@ -1,0 +1,249 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/runspaces/rsh/builtins"
+	"github.com/runspaces/rsh/jobs"
+)
+
+const serveUsageLine = `usage: rsh serve [--socket PATH | --listen HOST:PORT] [flags]`
+
+const serveUsage = serveUsageLine + `
+
+Run the job daemon: a job manager behind an HTTP+JSON API, used by
+'rsh job'. Jobs run in the background on one shared throttle; their specs,
+states and results are kept under the state directory as they are
+produced, so finished results survive a restart, and a job that was
+running when the daemon died shows as Failed on restart.
+
+By default the daemon listens on a Unix socket whose file permissions
+(0600, in a 0700 directory) are the access control. --listen serves TCP
+instead, and then every request needs the bearer token kept in
+--token-file (generated, 0600, when the file does not exist).
+
+Flags:
+      --socket PATH        the Unix socket (default: $XDG_RUNTIME_DIR/rsh/rsh.sock,
+                           or rsh.sock in the state directory)
+      --listen HOST:PORT   serve TCP with a token instead of the socket
+      --token-file FILE    the token for --listen (default: STATE/token)
+      --state DIR          where jobs are kept (default: $XDG_STATE_HOME/rsh,
+                           or ~/.local/state/rsh)
+  -t, --max-concurrent N   most items running at once across all jobs
+                           (default: CPUs)
+      --allow-net[=...], --allow-read[=...], --allow-write[=...], -A
+                           the most any job may be allowed: a job asks for
+                           permissions with the same flags on 'rsh job
+                           start', and gets no more than these
+
+SIGINT or SIGTERM stops the daemon: running jobs are stopped (and show as
+Stopped), everything is saved.
+`
+
+func serveCommand(ctx context.Context, args []string, env Env) int {
+	var (
+		help                             bool
+		socket, listen, tokenFile, state string
+		maxConc                          int
+		allowNet, allowRead, allowWrite  []string
+		allowAllFlag                     bool
+	)
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVarP(&help, "help", "h", false, "")
+	fs.StringVar(&socket, "socket", "", "")
+	fs.StringVar(&listen, "listen", "", "")
+	fs.StringVar(&tokenFile, "token-file", "", "")
+	fs.StringVar(&state, "state", "", "")
+	fs.IntVarP(&maxConc, "max-concurrent", "t", 0, "")
+	addAllowFlags(fs, &allowNet, &allowRead, &allowWrite, &allowAllFlag)
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(env.Stderr, "rsh serve: %v\n%s\nRun 'rsh help serve' for details.\n", err, serveUsageLine)
+		return ExitUsage
+	}
+	if help {
+		fmt.Fprint(env.Stdout, serveUsage)
+		return ExitOK
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(env.Stderr, "rsh serve: %v\n", err)
+		return ExitUsage
+	}
+	if len(fs.Args()) > 0 {
+		return fail(fmt.Errorf("unexpected argument %q", fs.Args()[0]))
+	}
+	if socket != "" && listen != "" {
+		return fail(errors.New("--socket and --listen: choose one"))
+	}
+	ceiling, err := permissionsFrom(allowNet, allowRead, allowWrite, allowAllFlag)
+	if err != nil {
+		return fail(err)
+	}
+	if state == "" {
+		state = stateDir()
+	}
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return fail(fmt.Errorf("--state %s: %w", state, err))
+	}
+
+	m, err := jobs.New(jobs.Options{MaxConcurrent: maxConc, Dir: state, Ceiling: &ceiling})
+	if err != nil {
+		return fail(err)
+	}
+	defer m.Close()
+
+	var l net.Listener
+	token, where := "", ""
+	if listen != "" {
+		if tokenFile == "" {
+			tokenFile = filepath.Join(state, "token")
+		}
+		if l, err = net.Listen("tcp", listen); err != nil {
+			return fail(err)
+		}
+		if token, err = loadOrMakeToken(tokenFile); err != nil {
+			l.Close()
+			return fail(err)
+		}
+		where = fmt.Sprintf("%s (token in %s)", l.Addr(), tokenFile)
+	} else {
+		if socket == "" {
+			socket = socketPath()
+		}
+		if l, err = listenUnix(socket); err != nil {
+			return fail(err)
+		}
+		where = socket
+	}
+	srv := &http.Server{Handler: jobs.Handler(m, token), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(env.Stderr, "rsh serve: listening on %s; state in %s\n", where, state)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	select {
+	case err := <-served:
+		return fail(err)
+	case <-ctx.Done():
+	case <-env.Signals:
+	}
+	fmt.Fprintln(env.Stderr, "rsh serve: stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if listen == "" {
+		os.Remove(socket)
+	}
+	return ExitOK
+}
+
+// listenUnix listens on a Unix socket that only this user can use: its
+// directory is made 0700 and the socket itself 0600. A socket file left by
+// a daemon that died is replaced; one that still answers is not.
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("--socket %s: %w", path, err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("a daemon is already listening on %s", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("--socket %s: %w", path, err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("--socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("--socket %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// tokenBytes is the size of a generated token: 256 random bits.
+const tokenBytes = 32
+
+// loadOrMakeToken reads the token from path, or writes a new random one
+// there (0600) if the file does not exist.
+func loadOrMakeToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		tok := strings.TrimSpace(string(data))
+		if tok == "" {
+			return "", fmt.Errorf("--token-file %s is empty", path)
+		}
+		return tok, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("--token-file %s: %w", path, err)
+	}
+	b := make([]byte, tokenBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(b)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("--token-file %s: %w", path, err)
+	}
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		f.Close()
+		return "", err
+	}
+	return tok, f.Close()
+}
+
+// addAllowFlags adds the permission flags shared by run, job start and serve.
+func addAllowFlags(fs *pflag.FlagSet, netv, read, write *[]string, all *bool) {
+	fs.StringSliceVar(netv, "allow-net", nil, "")
+	fs.Lookup("allow-net").NoOptDefVal = allowAll
+	fs.StringSliceVar(read, "allow-read", nil, "")
+	fs.Lookup("allow-read").NoOptDefVal = allowAll
+	fs.StringSliceVar(write, "allow-write", nil, "")
+	fs.Lookup("allow-write").NoOptDefVal = allowAll
+	fs.BoolVarP(all, "allow-all", "A", false, "")
+}
+
+// permissionsFrom builds permissions from the --allow-* flag values.
+func permissionsFrom(netv, read, write []string, all bool) (builtins.Permissions, error) {
+	var p builtins.Permissions
+	if all {
+		p.Net.All, p.Read.All, p.Write.All = true, true, true
+		return p, nil
+	}
+	list := func(vals []string) (bool, []string) {
+		var rest []string
+		allv := false
+		for _, v := range vals {
+			switch v = strings.TrimSpace(v); v {
+			case allowAll:
+				allv = true
+			case "":
+			default:
+				rest = append(rest, v)
+			}
+		}
+		return allv, rest
+	}
+	p.Net.All, p.Net.Allow = list(netv)
+	p.Read.All, p.Read.Roots = list(read)
+	p.Write.All, p.Write.Roots = list(write)
+	if err := p.Validate(); err != nil {
+		return p, usagef("%v", err)
+	}
+	return p, nil
+}
