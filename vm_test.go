@@ -47,6 +47,9 @@ func TestScripts(t *testing.T) {
 			"waitfile":   cmdWaitFile,
 			"seq":        cmdSeq,
 			"joblogonce": cmdJoblogOnce,
+			"filemode":   cmdFileMode,
+			"waitjob":    cmdWaitJob,
+			"waitdaemon": cmdWaitDaemon,
 		},
 	})
 }
@@ -205,4 +208,51 @@ func cmdJoblogOnce(ts *testscript.TestScript, neg bool, args []string) {
 	if len(successes) != n {
 		ts.Fatalf("%d inputs succeeded, want %d", len(successes), n)
 	}
+}
+
+// filemode FILE MODE checks FILE's permission bits (octal).
+func cmdFileMode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: filemode FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	ts.Check(err)
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got := fi.Mode().Perm(); uint64(got) != want {
+		ts.Fatalf("%s has mode %#o, want %#o", args[0], got, want)
+	}
+}
+
+// waitjob NAME N waits (up to a minute) until the daemon's job NAME has N
+// results, asking with rsh job get.
+func cmdWaitJob(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitjob NAME N")
+	}
+	want := `"done": ` + args[1] + ","
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if err := ts.Exec("rsh", "job", "get", args[0]); err == nil && strings.Contains(ts.ReadFile("stdout"), want) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("job %s never had %s results", args[0], args[1])
+}
+
+// waitdaemon [ARGS...] waits (up to a minute) until rsh job ls ARGS...
+// succeeds: the daemon is up.
+func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("usage: waitdaemon [rsh job ls flags]")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if ts.Exec("rsh", append([]string{"job", "ls"}, args...)...) == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("the daemon did not come up")
 }

@@ -46,7 +46,7 @@ func (p *Permissions) ceiling(check func(*Permissions) (string, error)) (string,
 	var pe *PermissionError
 	if errors.As(err, &pe) {
 		cp := *pe
-		cp.Flag = "rsh serve " + pe.Flag + " (the daemon's own permissions bound every job)"
+		cp.ByCeiling = true
 		return "", &cp
 	}
 	return r, err
@@ -90,10 +90,16 @@ type PermissionError struct {
 	// Flag is the narrowest command-line flag that would allow it,
 	// e.g. "--allow-read=/etc/passwd".
 	Flag string
+	// ByCeiling is set when the operation was allowed by the permissions
+	// but not by their Ceiling (the daemon's own flags).
+	ByCeiling bool
 }
 
 // Error returns a message naming the target and the flag to add.
 func (e *PermissionError) Error() string {
+	if e.ByCeiling {
+		return fmt.Sprintf("%s access to %q denied by the daemon's limits: start rsh serve with %s", e.Kind, e.Target, e.Flag)
+	}
 	return fmt.Sprintf("%s access to %q denied: run again with %s", e.Kind, e.Target, e.Flag)
 }
 

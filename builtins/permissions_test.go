@@ -422,7 +422,7 @@ func TestCeiling(t *testing.T) {
 	}
 	_, err := p.CheckRead(filepath.Join(dir, "b"))
 	var pe *builtins.PermissionError
-	if !errors.As(err, &pe) || !strings.Contains(pe.Flag, "rsh serve --allow-read=") {
+	if !errors.As(err, &pe) || !pe.ByCeiling || !strings.HasPrefix(pe.Flag, "--allow-read=") || !strings.Contains(err.Error(), "start rsh serve with --allow-read=") {
 		t.Errorf("read outside the ceiling: %v", err)
 	}
 	if _, err := p.CheckWrite(filepath.Join(inside, "f")); !errors.Is(err, builtins.ErrPermission) {

@@ -36,9 +36,9 @@ come back to them.
                       0 Completed, 1 CompletedWithErrors, 3 Failed,
                       4 Stopped, 124 still running when --timeout ran out
   rsh job receive NAME [--keep] [--out values|json|records]
-                      print the results not received before (with --keep,
-                      all of them, leaving them to receive again); works
-                      while the job runs
+                      print the results not received before, and mark them
+                      received (--keep leaves them to receive again); works
+                      while the job runs, and nothing is ever lost
   rsh job stop NAME   interrupt a running job
   rsh job rm NAME     stop a job if it runs, then forget it
 
@@ -94,7 +94,11 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 		if err != nil {
 			return nil, fmt.Errorf("--token-file %s: %w", tf, err)
 		}
-		return &jobs.Client{Base: strings.TrimSuffix(conn.url, "/"), Token: strings.TrimSpace(string(tok)), Where: conn.url}, nil
+		token := strings.TrimSpace(string(tok))
+		if token == "" {
+			return nil, fmt.Errorf("--token-file %s is empty", tf)
+		}
+		return &jobs.Client{Base: strings.TrimSuffix(conn.url, "/"), Token: token, Where: conn.url}, nil
 	}
 	failed := func(err error) int {
 		var api *jobs.APIError

@@ -282,7 +282,7 @@ func TestCeiling(t *testing.T) {
 	name, _ := m.Start(jobs.Spec{Script: `() => require("fs").readFile("/etc/hostname")`, Permissions: builtins.Permissions{Read: builtins.PathPermission{All: true}}})
 	wait(t, m, name)
 	rs, _ := m.Results(name)
-	if rs[0].Status != vm.Exception || !strings.Contains(rs[0].Error.Message, "PermissionDenied") || !strings.Contains(rs[0].Error.Message, "rsh serve --allow-read") {
+	if rs[0].Status != vm.Exception || !strings.Contains(rs[0].Error.Message, "PermissionDenied") || !strings.Contains(rs[0].Error.Message, "start rsh serve with --allow-read") {
 		t.Fatalf("%s %+v", rs[0].Status, rs[0].Error)
 	}
 }
