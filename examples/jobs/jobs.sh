@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# jobs.sh — the seed's Test-RunspaceJobManager from the shell: a daemon,
+# three jobs started together (a long sleep, a CPU job, a file-system job),
+# one waited for by name with a timeout, then all, then a table.
+#
+#   examples/jobs/jobs.sh [DIR]      (rsh must be on PATH)
+set -euo pipefail
+dir=$(cd "${1:-.}" && pwd)
+work=$(mktemp -d)
+export RSH_SOCKET=$work/rsh.sock RSH_STATE=$work/state
+trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
+
+rsh serve --max-concurrent 3 --allow-read="$dir" 2>"$work/serve.log" &
+daemon=$!
+for _ in $(seq 100); do rsh job ls >/dev/null 2>&1 && break; sleep 0.05; done
+
+rsh job start --name sleeper -p ms=1500 -e '(x, p) => { sleep(p.ms); return "slept " + p.ms + " ms" }' </dev/null
+rsh job start --name cpu -p limit=200000 -e '(x, p) => {
+  let count = 0;
+  for (let n = 2; n < p.limit; n++) {
+    let prime = true;
+    for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; }
+    if (prime) count++;
+  }
+  return count + " primes below " + p.limit;
+}' </dev/null
+rsh job start --name files --allow-read="$dir" -p dir="\"$dir\"" -e '(x, p) => {
+  const entries = require("fs").walk(p.dir);
+  return entries.length - 1 + " entries, " + entries[0].size + " bytes under " + p.dir;
+}' </dev/null
+
+if rsh job wait cpu --timeout 10s; then echo "cpu finished first"; fi
+for job in sleeper cpu files; do rsh job wait "$job" --timeout 60s >/dev/null; done
+rsh job ls
+for job in sleeper cpu files; do echo "$job: $(rsh job receive "$job")"; done

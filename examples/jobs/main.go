@@ -1,0 +1,111 @@
+// Command jobs reproduces the seed's Test-RunspaceJobManager with the rsh
+// jobs library: a long sleeping job, a CPU job and a file-system job start
+// together on one shared throttle; the CPU job is waited for by name with
+// a timeout, then all of them; then a table of name, state and duration.
+//
+//	go run ./examples/jobs [DIR]
+//
+// (DIR is the tree the file-system job sums; default: the current
+// directory.) examples/jobs/jobs.sh does the same from the shell with
+// rsh serve and rsh job.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/runspaces/rsh/builtins"
+	"github.com/runspaces/rsh/jobs"
+)
+
+const (
+	sleeper = `(x, p) => { sleep(p.ms); return "slept " + p.ms + " ms" }`
+	cpu     = `(x, p) => {
+		let count = 0;
+		for (let n = 2; n < p.limit; n++) {
+			let prime = true;
+			for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; }
+			if (prime) count++;
+		}
+		return count + " primes below " + p.limit;
+	}`
+	files = `(x, p) => {
+		const entries = require("fs").walk(p.dir);
+		return entries.length - 1 + " entries, " + entries[0].size + " bytes under " + p.dir;
+	}`
+)
+
+func main() {
+	dir := "."
+	if len(os.Args) > 1 {
+		dir = os.Args[1]
+	}
+	if err := run(context.Background(), os.Stdout, dir); err != nil {
+		fmt.Fprintln(os.Stderr, "jobs:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, w io.Writer, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	m, err := jobs.New(jobs.Options{MaxConcurrent: 3})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	param := func(kv ...any) map[string]json.RawMessage {
+		out := map[string]json.RawMessage{}
+		for i := 0; i < len(kv); i += 2 {
+			raw, _ := json.Marshal(kv[i+1])
+			out[kv[i].(string)] = raw
+		}
+		return out
+	}
+	specs := []jobs.Spec{
+		{Name: "sleeper", Script: sleeper, Params: param("ms", 1500)},
+		{Name: "cpu", Script: cpu, Params: param("limit", 200000)},
+		{Name: "files", Script: files, Params: param("dir", abs),
+			Permissions: builtins.Permissions{Read: builtins.PathPermission{Roots: []string{abs}}}},
+	}
+	for _, s := range specs {
+		if _, err := m.Start(s); err != nil {
+			return err
+		}
+	}
+
+	info, err := m.Wait(ctx, "cpu", 10*time.Second)
+	switch {
+	case err == jobs.ErrTimeout:
+		fmt.Fprintf(w, "cpu is still running after 10s\n")
+	case err != nil:
+		return err
+	default:
+		fmt.Fprintf(w, "cpu finished first: %s\n", info.State)
+	}
+	all, err := m.WaitAll(ctx, time.Minute)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tDURATION\tRESULT")
+	for _, i := range all {
+		result := ""
+		if rs, _ := m.Results(i.Name); len(rs) == 1 && len(rs[0].Output) == 1 {
+			var s string
+			_ = json.Unmarshal(rs[0].Output[0], &s)
+			result = s
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", i.Name, i.State, time.Duration(i.DurationMs*float64(time.Millisecond)).Round(time.Millisecond), result)
+	}
+	return tw.Flush()
+}
