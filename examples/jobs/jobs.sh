@@ -3,9 +3,13 @@
 # three jobs started together (a long sleep, a CPU job, a file-system job),
 # one waited for by name with a timeout, then all, then a table.
 #
-#   examples/jobs/jobs.sh [DIR]      (rsh must be on PATH)
+#   examples/jobs/jobs.sh [DIR [LIMIT]]      (rsh must be on PATH)
+#
+# DIR is the tree the file-system job sums (default .); LIMIT is how far
+# the CPU job counts primes (default 200000).
 set -euo pipefail
 dir=$(cd "${1:-.}" && pwd)
+limit=${2:-200000}
 work=$(mktemp -d)
 export RSH_SOCKET=$work/rsh.sock RSH_STATE=$work/state
 trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
@@ -15,7 +19,7 @@ daemon=$!
 for _ in $(seq 100); do rsh job ls >/dev/null 2>&1 && break; sleep 0.05; done
 
 rsh job start --name sleeper -p ms=1500 -e '(x, p) => { sleep(p.ms); return "slept " + p.ms + " ms" }' </dev/null
-rsh job start --name cpu -p limit=200000 -e '(x, p) => {
+rsh job start --name cpu -p limit="$limit" -e '(x, p) => {
   let count = 0;
   for (let n = 2; n < p.limit; n++) {
     let prime = true;

@@ -3,10 +3,10 @@
 // together on one shared throttle; the CPU job is waited for by name with
 // a timeout, then all of them; then a table of name, state and duration.
 //
-//	go run ./examples/jobs [DIR]
+//	go run ./examples/jobs [DIR [LIMIT]]
 //
-// (DIR is the tree the file-system job sums; default: the current
-// directory.) examples/jobs/jobs.sh does the same from the shell with
+// (DIR is the tree the file-system job sums, default the current
+// directory; LIMIT is how far the CPU job counts primes, default 200000.) examples/jobs/jobs.sh does the same from the shell with
 // rsh serve and rsh job.
 package main
 
@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -42,17 +43,25 @@ const (
 )
 
 func main() {
-	dir := "."
+	dir, limit := ".", 200000
 	if len(os.Args) > 1 {
 		dir = os.Args[1]
 	}
-	if err := run(context.Background(), os.Stdout, dir); err != nil {
+	if len(os.Args) > 2 {
+		n, err := strconv.Atoi(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "jobs: LIMIT:", err)
+			os.Exit(2)
+		}
+		limit = n
+	}
+	if err := run(context.Background(), os.Stdout, dir, limit); err != nil {
 		fmt.Fprintln(os.Stderr, "jobs:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, w io.Writer, dir string) error {
+func run(ctx context.Context, w io.Writer, dir string, limit int) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -73,7 +82,7 @@ func run(ctx context.Context, w io.Writer, dir string) error {
 	}
 	specs := []jobs.Spec{
 		{Name: "sleeper", Script: sleeper, Params: param("ms", 1500)},
-		{Name: "cpu", Script: cpu, Params: param("limit", 200000)},
+		{Name: "cpu", Script: cpu, Params: param("limit", limit)},
 		{Name: "files", Script: files, Params: param("dir", abs),
 			Permissions: builtins.Permissions{Read: builtins.PathPermission{Roots: []string{abs}}}},
 	}
