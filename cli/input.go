@@ -355,7 +355,7 @@ func batched(seq iter.Seq[pool.Item], size int) iter.Seq[pool.Item] {
 			} else {
 				buf = append(buf, ',')
 			}
-			buf = append(buf, itemJSON(it)...)
+			buf = append(buf, it.JSON()...)
 			n++
 			if n == size && !flush() {
 				return
@@ -365,21 +365,6 @@ func batched(seq iter.Seq[pool.Item], size int) iter.Seq[pool.Item] {
 	}
 }
 
-// itemJSON is an item as JSON, for a batch array.
-func itemJSON(it pool.Item) json.RawMessage {
-	if it.Input != nil {
-		return it.Input
-	}
-	switch v := it.Value.(type) {
-	case json.RawMessage:
-		return v
-	case string:
-		return vm.JSONString(v)
-	}
-	raw, _ := json.Marshal(it.Value)
-	return raw
-}
-
 // resumed drops the items the job log says are done: with onlyFailed
 // false (--resume), those that succeeded; with onlyFailed true
 // (--resume-failed), all but those logged without success. skipped counts
@@ -387,7 +372,7 @@ func itemJSON(it pool.Item) json.RawMessage {
 func resumed(seq iter.Seq[pool.Item], log map[string]vm.Status, onlyFailed bool, skipped *atomic.Int64) iter.Seq[pool.Item] {
 	return func(yield func(pool.Item) bool) {
 		for it := range seq {
-			raw := itemJSON(it)
+			raw := it.JSON()
 			status, seen := log[inputHash(raw)]
 			if !seen && !json.Valid(raw) {
 				// Logged as InvalidInput, with the text as a string.

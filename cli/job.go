@@ -352,7 +352,7 @@ func jobSpec(o *runOptions, fs *pflag.FlagSet, name string, env Env) (jobs.Spec,
 	in := newInput(env.Stdin, o.files, o.in)
 	in.validate = true // invalid lines travel as text, marked
 	for it := range in.items() {
-		ji := jobs.Item{Value: itemJSON(it)}
+		ji := jobs.Item{Value: it.JSON()}
 		if it.Err != nil {
 			ji.Error = it.Err.Error()
 		}

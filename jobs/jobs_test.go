@@ -4,15 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/runspaces/rsh/builtins"
+	"github.com/runspaces/rsh/internal/testutil"
 	"github.com/runspaces/rsh/jobs"
 	"github.com/runspaces/rsh/vm"
 )
@@ -190,66 +189,16 @@ func TestReceivePartial(t *testing.T) {
 	}
 }
 
-// concurrency counts connections held open at once on a loopback listener.
-type concurrency struct {
-	l        net.Listener
-	mu       sync.Mutex
-	cur, max int
-	wg       sync.WaitGroup
-}
-
-func newConcurrency(t *testing.T) *concurrency {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &concurrency{l: l}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.mu.Lock()
-			c.cur++
-			c.max = max(c.max, c.cur)
-			c.mu.Unlock()
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				_, _ = conn.Read(make([]byte, 1))
-				c.mu.Lock()
-				c.cur--
-				c.mu.Unlock()
-				_, _ = conn.Write([]byte("k"))
-				conn.Close()
-			}()
-		}
-	}()
-	t.Cleanup(func() { l.Close(); c.wg.Wait() })
-	return c
-}
-
 // The manager's limit holds across jobs: never more than MaxConcurrent
 // items busy at once, however many jobs run.
 func TestConcurrencyLimitAcrossJobs(t *testing.T) {
-	c := newConcurrency(t)
+	c := testutil.NewConcurrency(t)
 	m := manager(t, jobs.Options{MaxConcurrent: 2})
-	port, _ := json.Marshal(c.l.Addr().(*net.TCPAddr).Port)
+	port, _ := json.Marshal(c.Port())
 	var names []string
 	for range 3 {
 		name, err := m.Start(jobs.Spec{
-			Script: `const tcp = require("tcp");
-module.exports = (n, p) => {
-	const c = tcp.dial("127.0.0.1", p.port, {timeout: 2000});
-	sleep(30);
-	c.write("x");
-	if (c.read({timeout: 2000}) !== "k") throw new Error("no reply");
-	c.close();
-	return n;
-}`,
+			Script:      testutil.HoldScript,
 			Params:      map[string]json.RawMessage{"port": port},
 			Permissions: builtins.Permissions{Net: builtins.NetPermission{Allow: []string{"127.0.0.1"}}},
 			Items:       numbers(8),
@@ -268,10 +217,7 @@ module.exports = (n, p) => {
 			t.Errorf("%s: %s %s", n, info.State, info.Reason)
 		}
 	}
-	c.mu.Lock()
-	peak := c.max
-	c.mu.Unlock()
-	if peak > 2 || peak < 2 {
+	if peak := c.Peak(); peak > 2 || peak < 2 {
 		t.Errorf("peak concurrency across 3 jobs %d, want 2", peak)
 	}
 }

@@ -528,7 +528,7 @@ func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped 
 		if it.Count > 1 {
 			res.BatchSize = it.Count
 		}
-		res.Input = input(it)
+		res.Input = it.JSON()
 		if res.Status == vm.InvalidInput && !json.Valid(res.Input) {
 			// The runspace found the raw JSON invalid: the record
 			// shows the text as a string.
@@ -607,7 +607,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func input(it Item) json.RawMessage {
+// JSON returns the item as JSON, for records and job logs: Input when
+// set, else Value encoded (strings quoted as JSON.stringify would).
+func (it Item) JSON() json.RawMessage {
 	if it.Input != nil {
 		return it.Input
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"iter"
-	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/runspaces/rsh/builtins"
+	"github.com/runspaces/rsh/internal/testutil"
 	"github.com/runspaces/rsh/pool"
 	"github.com/runspaces/rsh/vm"
 )
@@ -283,70 +283,6 @@ func TestBreakEarly(t *testing.T) {
 	}
 }
 
-// concurrency counts connections held open at once on a loopback listener.
-type concurrency struct {
-	l        net.Listener
-	mu       sync.Mutex
-	cur, max int
-	wg       sync.WaitGroup
-}
-
-func newConcurrency(t *testing.T) *concurrency {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &concurrency{l: l}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.mu.Lock()
-			c.cur++
-			c.max = max(c.max, c.cur)
-			c.mu.Unlock()
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				// The client writes a byte when it is done and waits
-				// for the reply, so the count drops before the client
-				// can start its next item: the peak never overcounts.
-				_, _ = conn.Read(make([]byte, 1))
-				c.mu.Lock()
-				c.cur--
-				c.mu.Unlock()
-				_, _ = conn.Write([]byte("k"))
-				conn.Close()
-			}()
-		}
-	}()
-	t.Cleanup(func() { l.Close(); c.wg.Wait() })
-	return c
-}
-
-func (c *concurrency) port() int { return c.l.Addr().(*net.TCPAddr).Port }
-
-func (c *concurrency) peak() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.max
-}
-
-// holdSrc keeps a connection open for 30 ms per item.
-const holdSrc = `const tcp = require("tcp");
-module.exports = (n, p) => {
-	const c = tcp.dial("127.0.0.1", p.port, {timeout: 2000});
-	sleep(30);
-	c.write("x");
-	if (c.read({timeout: 2000}) !== "k") throw new Error("no reply");
-	c.close();
-	return n;
-}`
-
 func holdState(port int) vm.InitialState {
 	return vm.InitialState{
 		Params:      map[string]any{"port": port},
@@ -356,25 +292,25 @@ func holdState(port int) vm.InitialState {
 
 // The throttle bounds items running at once, and is reached.
 func TestThrottleHolds(t *testing.T) {
-	c := newConcurrency(t)
-	p := newPool(t, holdSrc, holdState(c.port()), pool.Options{Throttle: 3})
+	c := testutil.NewConcurrency(t)
+	p := newPool(t, testutil.HoldScript, holdState(c.Port()), pool.Options{Throttle: 3})
 	for r := range p.Run(context.Background(), pool.Items(numbers(30))) {
 		if r.Status != vm.Success {
 			t.Fatalf("seq %d: %s %+v", r.Seq, r.Status, r.Error)
 		}
 	}
-	if got := c.peak(); got > 3 || got < 2 {
+	if got := c.Peak(); got > 3 || got < 2 {
 		t.Errorf("peak concurrency %d, want at most 3 (and more than 1)", got)
 	}
 }
 
 // A Limiter shared by two pools running at once bounds their total.
 func TestSharedLimiter(t *testing.T) {
-	c := newConcurrency(t)
+	c := testutil.NewConcurrency(t)
 	lim := pool.NewLimiter(3)
 	var wg sync.WaitGroup
 	for range 2 {
-		p := newPool(t, holdSrc, holdState(c.port()), pool.Options{Throttle: 3, Limiter: lim})
+		p := newPool(t, testutil.HoldScript, holdState(c.Port()), pool.Options{Throttle: 3, Limiter: lim})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -386,7 +322,7 @@ func TestSharedLimiter(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := c.peak(); got > 3 || got < 2 {
+	if got := c.Peak(); got > 3 || got < 2 {
 		t.Errorf("peak concurrency across two pools %d, want at most 3 (and more than 1)", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runspaces/rsh/builtins"
 	"github.com/runspaces/rsh/builtins/fs"
+	"github.com/runspaces/rsh/internal/testutil"
 )
 
 // newRuntime returns a runtime where require('fs') is bound to an Env with
@@ -26,29 +27,6 @@ func newRuntime(t *testing.T, perms builtins.Permissions) (*goja.Runtime, *built
 	registry.RegisterNativeModule(fs.ModuleName, fs.Require(env))
 	registry.Enable(rt)
 	return rt, env
-}
-
-// run runs src and fails the test if it throws.
-func run(t *testing.T, rt *goja.Runtime, src string) goja.Value {
-	t.Helper()
-	v, err := rt.RunString(src)
-	if err != nil {
-		t.Fatalf("%s: %v", src, err)
-	}
-	return v
-}
-
-// throws runs src, which must throw, and returns the error's name and
-// message.
-func throws(t *testing.T, rt *goja.Runtime, src string) (name, message string) {
-	t.Helper()
-	v, err := rt.RunString(src)
-	ex, ok := err.(*goja.Exception)
-	if !ok {
-		t.Fatalf("%s = %v, %v; want an exception", src, v, err)
-	}
-	o := ex.Value().ToObject(rt)
-	return o.Get("name").String(), o.Get("message").String()
 }
 
 // dirs returns a fresh temporary directory with its links resolved (so
@@ -116,7 +94,7 @@ func TestDenied(t *testing.T) {
 				_ = rt.Set("p", target)
 				_ = rt.Set("dir", a)
 				_ = rt.Set("newFile", newFile)
-				name, msg := throws(t, rt, "const fs = require('fs'); "+tt.call)
+				name, msg := testutil.Throws(t, rt, "const fs = require('fs'); "+tt.call)
 				if name != "PermissionDenied" || !strings.HasSuffix(msg, "run again with "+tt.flag) {
 					t.Errorf("threw %s: %s; want PermissionDenied naming %s", name, msg, tt.flag)
 				}
@@ -143,7 +121,7 @@ func TestReadWriteText(t *testing.T) {
 	_, a := dirs(t)
 	rt, _ := newRuntime(t, rw(a))
 	_ = rt.Set("dir", a)
-	v := run(t, rt, `
+	v := testutil.Run(t, rt, `
 		const fs = require('fs');
 		fs.writeFile(dir + '/new.txt', 'héllo');
 		fs.appendFile(dir + '/new.txt', ', wörld');
@@ -159,7 +137,7 @@ func TestReadWriteText(t *testing.T) {
 	if err != nil || fi.Mode().Perm()&^0o644 != 0 {
 		t.Errorf("new.txt mode = %v, %v; want at most 0644", fi.Mode(), err)
 	}
-	run(t, rt, `fs.writeFile(dir + '/new.txt', 'short')`)
+	testutil.Run(t, rt, `fs.writeFile(dir + '/new.txt', 'short')`)
 	checkFile(t, filepath.Join(a, "new.txt"), "short")
 }
 
@@ -185,12 +163,12 @@ func TestBytesRoundTrip(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rt, _ := newRuntime(t, rw(a))
 			_ = rt.Set("p", filepath.Join(a, "bin"))
-			run(t, rt, `require('fs').writeFile(p, `+tt.data+`)`)
+			testutil.Run(t, rt, `require('fs').writeFile(p, `+tt.data+`)`)
 			got, err := os.ReadFile(filepath.Join(a, "bin"))
 			if err != nil || !bytes.Equal(got, tt.want) {
 				t.Fatalf("file holds %v, %v; want %v", got, err, tt.want)
 			}
-			v := run(t, rt, `const b = require('fs').readBytes(p); [b instanceof Uint8Array, Array.from(b)]`)
+			v := testutil.Run(t, rt, `const b = require('fs').readBytes(p); [b instanceof Uint8Array, Array.from(b)]`)
 			var res []any
 			if err := rt.ExportTo(v, &res); err != nil {
 				t.Fatal(err)
@@ -252,7 +230,7 @@ func TestEscapes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rt, _ := newRuntime(t, rw(a))
 			_ = rt.Set("dir", a)
-			name, msg := throws(t, rt, "const fs = require('fs'); "+tt.call)
+			name, msg := testutil.Throws(t, rt, "const fs = require('fs'); "+tt.call)
 			if name != "PermissionDenied" {
 				t.Errorf("threw %s: %s; want PermissionDenied", name, msg)
 			}
@@ -276,7 +254,7 @@ func TestAllowed(t *testing.T) {
 	}
 	rt, _ := newRuntime(t, rw(a))
 	_ = rt.Set("dir", a)
-	v := run(t, rt, `
+	v := testutil.Run(t, rt, `
 		const fs = require('fs');
 		fs.mkdir(dir + '/x/y/z');
 		fs.writeFile(dir + '/x/y/z/new.txt', 'new');
@@ -299,7 +277,7 @@ func TestStat(t *testing.T) {
 	}
 	rt, _ := newRuntime(t, rw(a))
 	_ = rt.Set("dir", a)
-	v := run(t, rt, `
+	v := testutil.Run(t, rt, `
 		const fs = require('fs');
 		const s = (p) => {
 			const st = fs.stat(p);
@@ -314,7 +292,7 @@ func TestStat(t *testing.T) {
 	if got := v.String(); got != want {
 		t.Errorf("stat = %q; want %q", got, want)
 	}
-	name, msg := throws(t, rt, `fs.stat(dir + '/nope')`)
+	name, msg := testutil.Throws(t, rt, `fs.stat(dir + '/nope')`)
 	if name != "Error" || !strings.HasPrefix(msg, "fs.stat "+a+"/nope: ") {
 		t.Errorf("stat of a missing file threw %s: %s; want Error starting fs.stat PATH:", name, msg)
 	}
@@ -332,7 +310,7 @@ func TestReadDir(t *testing.T) {
 	}
 	rt, _ := newRuntime(t, rw(a))
 	_ = rt.Set("dir", a)
-	v := run(t, rt, `
+	v := testutil.Run(t, rt, `
 		const l = require('fs').readDir(dir);
 		Array.isArray(l) + ':' + l.map(e => [e.name, e.isDir ? 'dir' : e.size, e.path === dir + '/' + e.name, typeof e.modified].join(' ')).join('|');
 	`)
@@ -369,7 +347,7 @@ func TestWalk(t *testing.T) {
 	}
 	rt, _ := newRuntime(t, rw(a))
 	_ = rt.Set("dir", a)
-	v := run(t, rt, `
+	v := testutil.Run(t, rt, `
 		const w = require('fs').walk(dir);
 		Array.isArray(w) + '\n' + w.map(e => [e.path.slice(dir.length) || '.', e.isDir ? 'd' : 'f', e.size, e.isSymlink ? 'l' : '-'].join(' ')).join('\n');
 	`)
@@ -391,7 +369,7 @@ func TestWalk(t *testing.T) {
 		t.Errorf("walk =\n%s\nwant\n%s", got, want)
 	}
 	// A file walks to itself.
-	v = run(t, rt, `JSON.stringify(require('fs').walk(dir + '/one.txt').map(e => [e.path, e.size, e.isDir]))`)
+	v = testutil.Run(t, rt, `JSON.stringify(require('fs').walk(dir + '/one.txt').map(e => [e.path, e.size, e.isDir]))`)
 	if got, want := v.String(), fmt.Sprintf(`[[%q,100,false]]`, filepath.Join(a, "one.txt")); got != want {
 		t.Errorf("walk(file) = %s; want %s", got, want)
 	}
@@ -406,12 +384,12 @@ func TestWalkCancelled(t *testing.T) {
 	cancel()
 	env.SetContext(ctx)
 	_ = rt.Set("dir", a)
-	name, msg := throws(t, rt, `require('fs').walk(dir)`)
+	name, msg := testutil.Throws(t, rt, `require('fs').walk(dir)`)
 	if name != "Error" || msg != "fs.walk "+a+": context canceled" {
 		t.Errorf("walk threw %s: %s; want Error: fs.walk %s: context canceled", name, msg, a)
 	}
 	env.SetContext(context.Background())
-	run(t, rt, `require('fs').walk(dir)`)
+	testutil.Run(t, rt, `require('fs').walk(dir)`)
 }
 
 func TestMkdirRemove(t *testing.T) {
@@ -424,7 +402,7 @@ func TestMkdirRemove(t *testing.T) {
 	}
 	rt, _ := newRuntime(t, rw(a))
 	_ = rt.Set("dir", a)
-	run(t, rt, `
+	testutil.Run(t, rt, `
 		const fs = require('fs');
 		fs.mkdir(dir + '/p/q');            // recursive by default
 		fs.mkdir(dir + '/p/q');            // and an existing directory is fine
@@ -451,12 +429,12 @@ func TestMkdirRemove(t *testing.T) {
 		{`fs.readFile(dir + '/nope')`, "fs.readFile " + a + "/nope: "},
 		{`fs.readDir(dir + '/p/q/f')`, "fs.readDir " + a + "/p/q/f: "},
 	} {
-		name, msg := throws(t, rt, tt.call)
+		name, msg := testutil.Throws(t, rt, tt.call)
 		if name != "Error" || !strings.HasPrefix(msg, tt.prefix) {
 			t.Errorf("%s threw %s: %s; want Error starting %q", tt.call, name, msg, tt.prefix)
 		}
 	}
-	run(t, rt, `fs.remove(dir + '/p', {recursive: true})`)
+	testutil.Run(t, rt, `fs.remove(dir + '/p', {recursive: true})`)
 	if _, err := os.Lstat(filepath.Join(a, "p")); err == nil {
 		t.Error("p still exists after a recursive remove")
 	}
@@ -466,7 +444,7 @@ func TestBadArguments(t *testing.T) {
 	_, a := dirs(t)
 	rt, _ := newRuntime(t, rw(a))
 	_ = rt.Set("dir", a)
-	run(t, rt, `const fs = require('fs')`)
+	testutil.Run(t, rt, `const fs = require('fs')`)
 	for _, tt := range []struct{ call, msg string }{
 		{`fs.readFile(42)`, "fs.readFile: path must be a string, not number"},
 		{`fs.readFile()`, "fs.readFile: path must be a string, not undefined"},
@@ -474,7 +452,7 @@ func TestBadArguments(t *testing.T) {
 		{`fs.writeFile(dir + '/x', {})`, "data must be a string, ArrayBuffer, typed array or DataView, not Object"},
 		{`fs.writeFile(dir + '/x', [1, 2])`, "data must be a string, ArrayBuffer, typed array or DataView, not Array"},
 	} {
-		name, msg := throws(t, rt, tt.call)
+		name, msg := testutil.Throws(t, rt, tt.call)
 		if name != "TypeError" || !strings.HasSuffix(msg, tt.msg) {
 			t.Errorf("%s threw %s: %s; want TypeError ending %q", tt.call, name, msg, tt.msg)
 		}
@@ -490,13 +468,13 @@ func TestEnable(t *testing.T) {
 	rt := goja.New()
 	fs.Enable(rt, &builtins.Env{Permissions: &perms})
 	_ = rt.Set("dir", a)
-	if got := run(t, rt, `fs.readFile(dir + '/secret.txt')`).String(); got != "secret in a" {
+	if got := testutil.Run(t, rt, `fs.readFile(dir + '/secret.txt')`).String(); got != "secret in a" {
 		t.Errorf("fs.readFile = %q; want %q", got, "secret in a")
 	}
 	rt = goja.New()
 	fs.Enable(rt, nil) // A nil Env denies everything.
 	_ = rt.Set("dir", a)
-	if name, _ := throws(t, rt, `fs.readFile(dir + '/secret.txt')`); name != "PermissionDenied" {
+	if name, _ := testutil.Throws(t, rt, `fs.readFile(dir + '/secret.txt')`); name != "PermissionDenied" {
 		t.Errorf("with a nil Env, readFile threw %s; want PermissionDenied", name)
 	}
 }

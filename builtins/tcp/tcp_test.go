@@ -23,6 +23,7 @@ import (
 
 	"github.com/runspaces/rsh/builtins"
 	"github.com/runspaces/rsh/builtins/tcp"
+	"github.com/runspaces/rsh/internal/testutil"
 )
 
 // Every test talks only to listeners it opens on 127.0.0.1.
@@ -42,26 +43,6 @@ func newRuntime(t *testing.T, allow ...string) (*goja.Runtime, *builtins.Env) {
 		t.Fatal(err)
 	}
 	return rt, env
-}
-
-func run(t *testing.T, rt *goja.Runtime, src string) goja.Value {
-	t.Helper()
-	v, err := rt.RunString(src)
-	if err != nil {
-		t.Fatalf("%s: %v", src, err)
-	}
-	return v
-}
-
-func throws(t *testing.T, rt *goja.Runtime, src string) (name, message string) {
-	t.Helper()
-	v, err := rt.RunString(src)
-	ex, ok := err.(*goja.Exception)
-	if !ok {
-		t.Fatalf("%s = %v, %v; want an exception", src, v, err)
-	}
-	o := ex.Value().ToObject(rt)
-	return o.Get("name").String(), o.Get("message").String()
 }
 
 // server is a loopback listener that counts accepted connections and hands
@@ -148,7 +129,7 @@ func TestConnectOpenClosed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.status, func(t *testing.T) {
-			v := run(t, rt, fmt.Sprintf(`JSON.stringify(tcp.connect('127.0.0.1', %d))`, tt.port))
+			v := testutil.Run(t, rt, fmt.Sprintf(`JSON.stringify(tcp.connect('127.0.0.1', %d))`, tt.port))
 			var r struct {
 				Host   string
 				Port   int
@@ -181,7 +162,7 @@ func TestConnectClosesConnection(t *testing.T) {
 		gotEOF <- err
 	})
 	rt, _ := newRuntime(t, "127.0.0.1")
-	run(t, rt, fmt.Sprintf(`tcp.connect('127.0.0.1', %d)`, srv.port))
+	testutil.Run(t, rt, fmt.Sprintf(`tcp.connect('127.0.0.1', %d)`, srv.port))
 	if err := <-gotEOF; !errors.Is(err, io.EOF) {
 		t.Errorf("server read %v; want EOF", err)
 	}
@@ -218,18 +199,18 @@ func TestConnectPermissions(t *testing.T) {
 			rt, _ := newRuntime(t, tt.allow...)
 			call := fmt.Sprintf(`tcp.connect(%q, %d).status`, tt.host, srv.port)
 			if tt.ok {
-				if got := run(t, rt, call).String(); got != "open" {
+				if got := testutil.Run(t, rt, call).String(); got != "open" {
 					t.Errorf("status = %s; want open", got)
 				}
 				srv.waitAccepted(t, before+1)
 				return
 			}
-			name, msg := throws(t, rt, call)
+			name, msg := testutil.Throws(t, rt, call)
 			flag := "--allow-net=" + tt.host + ":" + p
 			if name != "PermissionDenied" || !strings.HasSuffix(msg, flag) {
 				t.Errorf("threw %s: %s; want PermissionDenied naming %s", name, msg, flag)
 			}
-			name, _ = throws(t, rt, fmt.Sprintf(`tcp.dial(%q, %d)`, tt.host, srv.port))
+			name, _ = testutil.Throws(t, rt, fmt.Sprintf(`tcp.dial(%q, %d)`, tt.host, srv.port))
 			if name != "PermissionDenied" {
 				t.Errorf("dial threw %s; want PermissionDenied", name)
 			}
@@ -247,7 +228,7 @@ func TestConnectPermissions(t *testing.T) {
 func TestConnectTimeoutIsFiltered(t *testing.T) {
 	srv := listen(t, nil)
 	rt, _ := newRuntime(t, "127.0.0.1")
-	v := run(t, rt, fmt.Sprintf(`const r = tcp.connect('127.0.0.1', %d, {timeout: 1e-6}); [r.status, String(r.rttMs), typeof r.error].join(' ')`, srv.port))
+	v := testutil.Run(t, rt, fmt.Sprintf(`const r = tcp.connect('127.0.0.1', %d, {timeout: 1e-6}); [r.status, String(r.rttMs), typeof r.error].join(' ')`, srv.port))
 	if got := v.String(); got != "filtered null string" {
 		t.Errorf("connect = %q; want %q", got, "filtered null string")
 	}
@@ -277,7 +258,7 @@ func TestCancelledContext(t *testing.T) {
 			t.Run(cause.name+"/"+fn, func(t *testing.T) {
 				rt, env := newRuntime(t, "127.0.0.1")
 				env.SetContext(cause.ctx())
-				name, msg := throws(t, rt, fmt.Sprintf(`tcp.%s('127.0.0.1', %d)`, fn, srv.port))
+				name, msg := testutil.Throws(t, rt, fmt.Sprintf(`tcp.%s('127.0.0.1', %d)`, fn, srv.port))
 				want := fmt.Sprintf("tcp.%s 127.0.0.1:%d: %s", fn, srv.port, cause.want)
 				if name != "Error" || msg != want {
 					t.Errorf("threw %s: %s; want Error: %s", name, msg, want)
@@ -333,7 +314,7 @@ func TestDNSFailureThrows(t *testing.T) {
 	rt := goja.New()
 	tcp.Enable(rt, env)
 	for _, fn := range []string{"connect", "dial"} {
-		name, msg := throws(t, rt, fmt.Sprintf(`tcp.%s('bad..name', 80)`, fn))
+		name, msg := testutil.Throws(t, rt, fmt.Sprintf(`tcp.%s('bad..name', 80)`, fn))
 		if name != "Error" || !strings.Contains(msg, "no such host") {
 			t.Errorf("%s threw %s: %s; want Error about no such host", fn, name, msg)
 		}
@@ -354,7 +335,7 @@ func TestBadArguments(t *testing.T) {
 		{`tcp.connect('127.0.0.1', 80, {timeout: 0})`, "RangeError", "timeout must be a positive number of milliseconds, not 0"},
 		{`tcp.connect('127.0.0.1', 80, {timeout: 'x'})`, "RangeError", "timeout must be a positive number of milliseconds, not x"},
 	} {
-		name, msg := throws(t, rt, tt.call)
+		name, msg := testutil.Throws(t, rt, tt.call)
 		if name != tt.name || !strings.HasSuffix(msg, tt.msg) {
 			t.Errorf("%s threw %s: %s; want %s ending %q", tt.call, name, msg, tt.name, tt.msg)
 		}
@@ -374,7 +355,7 @@ func TestDial(t *testing.T) {
 		// Closing (deferred by listen) gives the client EOF.
 	})
 	rt, _ := newRuntime(t, "127.0.0.1")
-	v := run(t, rt, fmt.Sprintf(`
+	v := testutil.Run(t, rt, fmt.Sprintf(`
 		const c = tcp.dial('127.0.0.1', %d, {timeout: 2000});
 		const out = [];
 		out.push(c.remoteAddress, /^127\.0\.0\.1:\d+$/.test(c.localAddress));
@@ -391,7 +372,7 @@ func TestDial(t *testing.T) {
 	if got := v.String(); got != want {
 		t.Errorf("got %s; want %s", got, want)
 	}
-	name, msg := throws(t, rt, `c.read()`)
+	name, msg := testutil.Throws(t, rt, `c.read()`)
 	if name != "Error" || !strings.Contains(msg, "closed") {
 		t.Errorf("read after close threw %s: %s; want Error about a closed connection", name, msg)
 	}
@@ -405,19 +386,19 @@ func TestDialReadBytesAndTimeout(t *testing.T) {
 		_, _ = io.Copy(io.Discard, c)
 	})
 	rt, _ := newRuntime(t, "127.0.0.1")
-	run(t, rt, fmt.Sprintf(`const c = tcp.dial('127.0.0.1', %d)`, srv.port))
+	testutil.Run(t, rt, fmt.Sprintf(`const c = tcp.dial('127.0.0.1', %d)`, srv.port))
 	start := time.Now()
-	if v := run(t, rt, `c.read({timeout: 50})`); !goja.IsNull(v) {
+	if v := testutil.Run(t, rt, `c.read({timeout: 50})`); !goja.IsNull(v) {
 		t.Errorf("read with nothing sent = %v; want null", v)
 	}
 	if d := time.Since(start); d < 50*time.Millisecond || d > 5*time.Second {
 		t.Errorf("read timed out after %v; want about 50ms", d)
 	}
-	if v := run(t, rt, `c.readBytes({timeout: 20})`); !goja.IsNull(v) {
+	if v := testutil.Run(t, rt, `c.readBytes({timeout: 20})`); !goja.IsNull(v) {
 		t.Errorf("readBytes with nothing sent = %v; want null", v)
 	}
 	close(send)
-	v := run(t, rt, `
+	v := testutil.Run(t, rt, `
 		const b = c.readBytes({timeout: 5000, max: 3});
 		const rest = c.readBytes({timeout: 5000});
 		c.close();
@@ -432,7 +413,7 @@ func TestDialReadBytesAndTimeout(t *testing.T) {
 		{`c.read({max: 0})`, "max must be an integer from 1 to 1048576, not 0"},
 		{`c.read({timeout: -5})`, "timeout must be a positive number of milliseconds, not -5"},
 	} {
-		if name, msg := throws(t, rt, tt.call); name != "RangeError" || !strings.HasSuffix(msg, tt.msg) {
+		if name, msg := testutil.Throws(t, rt, tt.call); name != "RangeError" || !strings.HasSuffix(msg, tt.msg) {
 			t.Errorf("%s threw %s: %s; want RangeError ending %q", tt.call, name, msg, tt.msg)
 		}
 	}
@@ -441,7 +422,7 @@ func TestDialReadBytesAndTimeout(t *testing.T) {
 func TestDialRefused(t *testing.T) {
 	port := closedPort(t)
 	rt, _ := newRuntime(t, "127.0.0.1")
-	name, msg := throws(t, rt, fmt.Sprintf(`tcp.dial('127.0.0.1', %d)`, port))
+	name, msg := testutil.Throws(t, rt, fmt.Sprintf(`tcp.dial('127.0.0.1', %d)`, port))
 	if name != "Error" || !strings.Contains(msg, "refused") {
 		t.Errorf("threw %s: %s; want Error about a refused connection", name, msg)
 	}
@@ -457,12 +438,12 @@ func TestDialClosedAtItemEnd(t *testing.T) {
 		serverRead <- err
 	})
 	rt, env := newRuntime(t, "127.0.0.1")
-	run(t, rt, fmt.Sprintf(`var forgotten = tcp.dial('127.0.0.1', %d)`, srv.port))
+	testutil.Run(t, rt, fmt.Sprintf(`var forgotten = tcp.dial('127.0.0.1', %d)`, srv.port))
 	env.EndItem()
 	if err := <-serverRead; !errors.Is(err, io.EOF) {
 		t.Errorf("server read %v; want EOF once the item ended", err)
 	}
-	if name, msg := throws(t, rt, `forgotten.write('x')`); name != "Error" || !strings.Contains(msg, "closed") {
+	if name, msg := testutil.Throws(t, rt, `forgotten.write('x')`); name != "Error" || !strings.Contains(msg, "closed") {
 		t.Errorf("write after the item ended threw %s: %s; want Error about a closed connection", name, msg)
 	}
 }
@@ -478,11 +459,11 @@ func TestDialAbortedByContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	env.SetContext(ctx)
-	run(t, rt, fmt.Sprintf(`var c = tcp.dial('127.0.0.1', %d)`, srv.port))
+	testutil.Run(t, rt, fmt.Sprintf(`var c = tcp.dial('127.0.0.1', %d)`, srv.port))
 	timer := time.AfterFunc(50*time.Millisecond, cancel)
 	defer timer.Stop()
 	start := time.Now()
-	name, msg := throws(t, rt, `c.read({timeout: 20000})`)
+	name, msg := testutil.Throws(t, rt, `c.read({timeout: 20000})`)
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("read returned after %v; want soon after the cancel", d)
 	}
