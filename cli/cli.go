@@ -235,9 +235,13 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		}
 	}
 
+	runOpts := []pool.RunOption{pool.Drain(drain)}
+	if o.halt.when != "never" {
+		runOpts = append(runOpts, pool.Observe(observe))
+	}
 	start := time.Now()
 	counts := newSummary()
-	for res := range p.Run(ctx, items, pool.Drain(drain), pool.Observe(observe)) {
+	for res := range p.Run(ctx, items, runOpts...) {
 		counts.add(res)
 		out.result(res)
 		if jl != nil {

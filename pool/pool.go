@@ -297,18 +297,12 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			}
 			close(stop)
 		}()
+		// stopped is checked before every item, so it is made of the
+		// cheapest checks there are: an atomic load, and non-blocking
+		// receives on one channel each (a select over several channels
+		// takes locks).
 		stopped := func() bool {
-			if ctx.Err() != nil {
-				return true
-			}
-			select {
-			case <-stop:
-				return true
-			case <-cfg.drain:
-				return true
-			default:
-				return false
-			}
+			return ctx.Err() != nil || closed(stop) || closed(cfg.drain)
 		}
 
 		in := make(chan Item, ReadAhead)
@@ -374,6 +368,16 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 				cancel()
 			}
 		}
+	}
+}
+
+// closed reports whether ch is closed (nil never is), without blocking.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
