@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -194,7 +193,22 @@ func New(opts Options) (*Manager, error) {
 	return m, nil
 }
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// validName reports whether name can name a job (and its directory): 1 to
+// 64 letters, digits, '.', '_' or '-', starting with a letter or digit.
+// (Hand-written rather than a regexp compiled at start-up: every rsh
+// command pays for package initialisation.)
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i, c := range name {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // bumpNext keeps generated names ahead of loaded ones.
 func (m *Manager) bumpNext(name string) {
@@ -223,7 +237,7 @@ func (m *Manager) Start(spec Spec) (string, error) {
 			}
 		}
 	}
-	if !validName.MatchString(spec.Name) {
+	if !validName(spec.Name) {
 		return "", fmt.Errorf("jobs: name %q: use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", spec.Name)
 	}
 	if _, taken := m.jobs[spec.Name]; taken {

@@ -56,7 +56,19 @@ var reservedGlobals = map[string]bool{
 	"__filename": true, "__dirname": true, "globalThis": true,
 }
 
-var identifier = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
+// isIdentifier reports whether s is a plain JavaScript identifier (ASCII
+// letters, digits, _ and $, not starting with a digit).
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '$' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // import is one resolved InitialState.Imports entry.
 type importSpec struct {
@@ -106,7 +118,7 @@ func NewFactory(script *Script, state InitialState) (*Factory, error) {
 	}
 	seen := map[string]bool{}
 	for _, v := range state.Variables {
-		if !identifier.MatchString(v.Name) {
+		if !isIdentifier(v.Name) {
 			return nil, fmt.Errorf("variable %q: not a valid JavaScript identifier", v.Name)
 		}
 		if reservedGlobals[v.Name] {
@@ -207,7 +219,7 @@ func (f *Factory) resolveImport(imp string) (importSpec, error) {
 			name = regexp.MustCompile(`[^A-Za-z0-9_$]`).ReplaceAllString(name, "_")
 		}
 	}
-	if !identifier.MatchString(name) {
+	if !isIdentifier(name) {
 		return importSpec{}, fmt.Errorf("import %s: %q is not a valid global name; use NAME=%s", imp, name, spec)
 	}
 	return importSpec{global: name, spec: spec}, nil

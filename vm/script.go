@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/dop251/goja"
 )
@@ -85,10 +86,12 @@ func CompileFile(path string) (*Script, error) {
 	return Compile(path, filepath.Dir(path), string(src))
 }
 
+// The patterns are compiled on first use: only a failed compile needs
+// them, and every command pays for what is done at start-up.
 var (
 	// goja reports "name: Line 3:7 message" for parse errors.
-	parsePos = regexp.MustCompile(`Line (\d+):(\d+) (.*)$`)
-	esmLine  = regexp.MustCompile(`(?m)^\s*(import\s*[\w{*'"]|export\s)`)
+	parsePos = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Line (\d+):(\d+) (.*)$`) })
+	esmLine  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^\s*(import\s*[\w{*'"]|export\s)`) })
 )
 
 const esmHint = "rsh scripts are not ES modules: set module.exports = function (item, params) {...} and use require() instead of import/export"
@@ -103,13 +106,13 @@ func compileError(name, src string, err error) error {
 			ce.Line, ce.Column = p.Line, p.Column
 		}
 	}
-	if m := parsePos.FindStringSubmatch(ce.Msg); m != nil {
+	if m := parsePos().FindStringSubmatch(ce.Msg); m != nil {
 		fmt.Sscan(m[1], &ce.Line)
 		fmt.Sscan(m[2], &ce.Column)
 		ce.Msg = m[3]
 	}
 	ce.Msg = "syntax error: " + strings.TrimPrefix(ce.Msg, "SyntaxError: ")
-	if loc := esmLine.FindStringIndex(src); loc != nil {
+	if loc := esmLine().FindStringIndex(src); loc != nil {
 		ce.Hint = esmHint
 	}
 	return ce
