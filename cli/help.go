@@ -41,6 +41,8 @@ Script:
       --vars FILE.json      set globals from a JSON object of NAME: VALUE
   -p, --param NAME=VALUE    add NAME to the params object passed to the
                             function, JSON or string as for --var (repeatable)
+      --params FILE.json    params from a JSON object of NAME: VALUE (for
+                            values too big for a command line); --param wins
   -m, --import NAME         bind a builtin module (fs, tcp, sleep) or a JS file
                             as a global; NAME=SPEC picks the global's name
       --module-path DIR     let require() load JS files from DIR too (by default

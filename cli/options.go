@@ -41,26 +41,27 @@ const allowAll = "<all>"
 
 // runOptions is everything `rsh run` was asked to do, validated.
 type runOptions struct {
-	help      bool
-	eval      string
-	evalSet   bool
-	script    string
-	files     []string
-	throttle  int
-	min       int
-	vars      []string
-	varsFile  string
-	params    []string
-	imports   []string
-	modPaths  []string
-	in        string
-	out       string
-	keepOrder bool
-	timeout   time.Duration
-	fresh     bool
-	verbose   bool
-	quiet     bool
-	summary   bool
+	help       bool
+	eval       string
+	evalSet    bool
+	script     string
+	files      []string
+	throttle   int
+	min        int
+	vars       []string
+	varsFile   string
+	paramsFile string
+	params     []string
+	imports    []string
+	modPaths   []string
+	in         string
+	out        string
+	keepOrder  bool
+	timeout    time.Duration
+	fresh      bool
+	verbose    bool
+	quiet      bool
+	summary    bool
 
 	// Long runs.
 	batchSize    int
@@ -94,6 +95,7 @@ func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs.IntVar(&o.min, "min", 0, "")
 	fs.StringArrayVar(&o.vars, "var", nil, "")
 	fs.StringVar(&o.varsFile, "vars", "", "")
+	fs.StringVar(&o.paramsFile, "params", "", "")
 	fs.StringArrayVarP(&o.params, "param", "p", nil, "")
 	fs.StringArrayVarP(&o.imports, "import", "m", nil, "")
 	fs.StringArrayVar(&o.modPaths, "module-path", nil, "")
@@ -243,8 +245,20 @@ func (o *runOptions) validate() error {
 			st.Variables = append(st.Variables, vm.Variable{Name: name, Value: val})
 		}
 	}
-	if len(o.params) > 0 {
+	if o.paramsFile != "" {
+		vars, err := readVarsFile(o.paramsFile)
+		if err != nil {
+			return usagef("--params %s: %v", o.paramsFile, err)
+		}
 		st.Params = map[string]any{}
+		for _, v := range vars {
+			st.Params[v.Name] = v.Value
+		}
+	}
+	if len(o.params) > 0 {
+		if st.Params == nil {
+			st.Params = map[string]any{}
+		}
 		for _, kv := range o.params {
 			name, val, err := splitAssign(kv)
 			if err != nil {
