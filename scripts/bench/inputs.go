@@ -121,8 +121,9 @@ func (e *env) objects(n int) (string, float64, error) {
 }
 
 // scanTargets writes "127.0.0.1:PORT" for every port to $IN/scan-targets.txt,
-// and the ports again as a params file, $IN/ports.json ({"ports": [...]}),
-// for examples/portscan.js's --params: one command-line argument of all
+// and, for examples/portscan.js, the host to $IN/scan-host.txt and the
+// ports as a params file, $IN/ports.json ({"ports": [...]}),
+// (--params): one command-line argument of all
 // 65535 ports would be over Linux's 128 KiB limit (MAX_ARG_STRLEN).
 func (e *env) scanTargets(ports []int) (string, error) {
 	err := e.writeInput("scan-targets.txt", func(w *bufio.Writer) error {
@@ -137,6 +138,13 @@ func (e *env) scanTargets(ports []int) (string, error) {
 	s := make([]string, len(ports))
 	for i, p := range ports {
 		s[i] = strconv.Itoa(p)
+	}
+	err = e.writeInput("scan-host.txt", func(w *bufio.Writer) error {
+		_, err := w.WriteString("127.0.0.1\n")
+		return err
+	})
+	if err != nil {
+		return "", err
 	}
 	err = e.writeInput("ports.json", func(w *bufio.Writer) error {
 		_, err := w.WriteString(`{"ports": [` + strings.Join(s, ",") + "]}")

@@ -284,8 +284,8 @@ func (e *env) scan(ctx context.Context) (*workload, error) {
 			cmd: fmt.Sprintf(`"$RSH" run "$BENCH/scan.js" --allow-net=127.0.0.1 -t %d`, scanThrottle)},
 		{name: "nmap", items: nports, check: nmapCheck(nports), needs: []string{"nmap"},
 			cmd: `nmap -sT -p- -n -Pn 127.0.0.1 -oG -`},
-		{name: "rsh portscan.js", items: nports, check: portscanCheck(nports),
-			cmd: `"$RSH" run "$REPO/examples/portscan.js" --allow-net=127.0.0.1 --params "$IN/ports.json" <<< 127.0.0.1`},
+		{name: "rsh portscan.js", items: nports, stdin: "$IN/scan-host.txt", check: portscanCheck(nports),
+			cmd: `"$RSH" run "$REPO/examples/portscan.js" --allow-net=127.0.0.1 --params "$IN/ports.json"`},
 	}
 	w.after = func(wr *workloadResult) {
 		sets := map[string]string{}
