@@ -125,10 +125,9 @@ const maxSymlinks = 255
 // touched. A path that does not exist yet resolves through its longest
 // existing ancestor. Roots are resolved the same way, at every check.
 //
-// The check is of the file system as it is now: if a directory on the
-// resolved path is replaced by a link before the caller uses the path, the
-// operation follows the link. Checks cannot close that race; only opening
-// every element relative to the root without following links (os.Root) can.
+// The check is of the file system as it is now; fs then operates through
+// an os.Root opened at the allowed root (see Confine), so a directory
+// swapped for a link before the use cannot lead outside it.
 func (p *Permissions) CheckRead(path string) (resolved string, err error) {
 	if resolved, err = p.Read.check("read", path, resolvePath); err != nil {
 		return "", err
@@ -149,6 +148,41 @@ func (p *Permissions) CheckWrite(path string) (resolved string, err error) {
 		return "", err
 	}
 	return resolved, nil
+}
+
+// Confine returns the directory that an operation on resolved — a path
+// returned by CheckRead (kind "read") or CheckWrite or CheckWriteNoFollow
+// (kind "write") — must not leave: the allowed root that holds it (the
+// root's parent when the path is the root itself, or the root is a file),
+// or the file-system root when every path is allowed. Operating through an
+// os.Root opened there closes the gap between the check and the use: a
+// directory swapped for a link in between cannot lead outside.
+func (p *Permissions) Confine(kind, resolved string) string {
+	pp := &p.Read
+	if kind == "write" {
+		pp = &p.Write
+	}
+	if !pp.All {
+		for _, root := range pp.Roots {
+			for _, resolve := range []func(string) (string, error){resolvePath, resolveNoFollow} {
+				r, err := resolve(root)
+				if err != nil || !within(r, resolved) {
+					continue
+				}
+				if r == resolved {
+					return filepath.Dir(r)
+				}
+				if fi, err := os.Stat(r); err == nil && !fi.IsDir() {
+					return filepath.Dir(r)
+				}
+				return r
+			}
+		}
+	}
+	if p.Ceiling != nil {
+		return p.Ceiling.Confine(kind, resolved)
+	}
+	return string(filepath.Separator)
 }
 
 // CheckWriteNoFollow is CheckWrite for operations on a directory entry

@@ -117,13 +117,58 @@ func (m *fsModule) pathArg(fn string, call goja.FunctionCall, i int) string {
 	return ""
 }
 
-func (m *fsModule) read(fn string, call goja.FunctionCall) []byte {
-	path := m.pathArg(fn, call, 0)
-	resolved, err := m.env.Perms().CheckRead(path)
+// confined is a checked path, to be used through an os.Root opened at the
+// allowed root that holds it (Permissions.Confine): os.Root will not leave
+// that directory, by ".." or by a link, so a directory swapped for a link
+// between the check and the operation cannot take it outside.
+type confined struct {
+	root *os.Root
+	rel  string // the resolved path, relative to root
+}
+
+// afterCheck, when set (by tests only), runs between a permission check
+// and the operation it allowed: the window a swapped link would use.
+var afterCheck func()
+
+// check checks path for kind ("read", "write" or "remove": write, not
+// following a final link) and opens its confining root; the caller must
+// close it. A failure throws.
+func (m *fsModule) check(fn, path, kind string) confined {
+	perms := m.env.Perms()
+	var resolved string
+	var err error
+	switch kind {
+	case "read":
+		resolved, err = perms.CheckRead(path)
+	case "write":
+		resolved, err = perms.CheckWrite(path)
+	default:
+		resolved, err = perms.CheckWriteNoFollow(path)
+		kind = "write"
+	}
 	if err != nil {
 		m.fail(fn, path, err)
 	}
-	b, err := os.ReadFile(resolved)
+	dir := perms.Confine(kind, resolved)
+	rel, err := filepath.Rel(dir, resolved)
+	if err != nil {
+		m.fail(fn, path, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		m.fail(fn, path, err)
+	}
+	if afterCheck != nil {
+		afterCheck()
+	}
+	return confined{root: root, rel: rel}
+}
+
+func (m *fsModule) read(fn string, call goja.FunctionCall) []byte {
+	path := m.pathArg(fn, call, 0)
+	c := m.check(fn, path, "read")
+	defer c.root.Close()
+	b, err := c.root.ReadFile(c.rel)
 	if err != nil {
 		m.fail(fn, path, err)
 	}
@@ -144,11 +189,9 @@ func (m *fsModule) write(fn string, call goja.FunctionCall, flag int) goja.Value
 	if err != nil {
 		builtins.Throw(m.rt, "TypeError", fmt.Errorf("fs.%s %s: %w", fn, path, err))
 	}
-	resolved, err := m.env.Perms().CheckWrite(path)
-	if err != nil {
-		m.fail(fn, path, err)
-	}
-	f, err := os.OpenFile(resolved, os.O_WRONLY|os.O_CREATE|flag, fileMode)
+	c := m.check(fn, path, "write")
+	defer c.root.Close()
+	f, err := c.root.OpenFile(c.rel, os.O_WRONLY|os.O_CREATE|flag, fileMode)
 	if err != nil {
 		m.fail(fn, path, err)
 	}
@@ -175,11 +218,9 @@ func (m *fsModule) appendFile(call goja.FunctionCall) goja.Value {
 // whether the path as given was itself a link.
 func (m *fsModule) stat(call goja.FunctionCall) goja.Value {
 	path := m.pathArg("stat", call, 0)
-	resolved, err := m.env.Perms().CheckRead(path)
-	if err != nil {
-		m.fail("stat", path, err)
-	}
-	fi, err := os.Stat(resolved)
+	c := m.check("stat", path, "read")
+	defer c.root.Close()
+	fi, err := c.root.Stat(c.rel)
 	if err != nil {
 		m.fail("stat", path, err)
 	}
@@ -205,11 +246,9 @@ func (m *fsModule) stat(call goja.FunctionCall) goja.Value {
 // it: a link's entry describes the link.
 func (m *fsModule) readDir(call goja.FunctionCall) goja.Value {
 	path := m.pathArg("readDir", call, 0)
-	resolved, err := m.env.Perms().CheckRead(path)
-	if err != nil {
-		m.fail("readDir", path, err)
-	}
-	des, err := os.ReadDir(resolved) // Sorted by file name.
+	c := m.check("readDir", path, "read")
+	defer c.root.Close()
+	des, err := iofs.ReadDir(c.root.FS(), filepath.ToSlash(c.rel)) // Sorted by file name.
 	if err != nil {
 		m.fail("readDir", path, err)
 	}
@@ -251,14 +290,13 @@ type walkEntry struct {
 // checked at every entry, so a timeout or stop interrupts a big walk.
 func (m *fsModule) walk(call goja.FunctionCall) goja.Value {
 	path := m.pathArg("walk", call, 0)
-	resolved, err := m.env.Perms().CheckRead(path)
-	if err != nil {
-		m.fail("walk", path, err)
-	}
+	c := m.check("walk", path, "read")
+	defer c.root.Close()
+	start := filepath.ToSlash(c.rel)
 	ctx := m.env.Context()
 	var entries []walkEntry
 	dirs := map[string]int{} // Relative path of a directory → index in entries.
-	err = filepath.WalkDir(resolved, func(p string, de iofs.DirEntry, err error) error {
+	err := iofs.WalkDir(c.root.FS(), start, func(p string, de iofs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -269,7 +307,7 @@ func (m *fsModule) walk(call goja.FunctionCall) goja.Value {
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(resolved, p)
+		rel, err := filepath.Rel(filepath.FromSlash(start), filepath.FromSlash(p))
 		if err != nil {
 			return err
 		}
@@ -309,11 +347,9 @@ func (m *fsModule) walk(call goja.FunctionCall) goja.Value {
 // cannot probe outside its roots.
 func (m *fsModule) exists(call goja.FunctionCall) goja.Value {
 	path := m.pathArg("exists", call, 0)
-	resolved, err := m.env.Perms().CheckRead(path)
-	if err != nil {
-		m.fail("exists", path, err)
-	}
-	_, err = os.Stat(resolved)
+	c := m.check("exists", path, "read")
+	defer c.root.Close()
+	_, err := c.root.Stat(c.rel)
 	switch {
 	case err == nil:
 		return m.rt.ToValue(true)
@@ -330,14 +366,13 @@ func (m *fsModule) exists(call goja.FunctionCall) goja.Value {
 func (m *fsModule) mkdir(call goja.FunctionCall) goja.Value {
 	path := m.pathArg("mkdir", call, 0)
 	recursive := m.boolOption(call.Argument(1), "recursive", true)
-	resolved, err := m.env.Perms().CheckWrite(path)
-	if err != nil {
-		m.fail("mkdir", path, err)
-	}
+	c := m.check("mkdir", path, "write")
+	defer c.root.Close()
+	var err error
 	if recursive {
-		err = os.MkdirAll(resolved, dirMode)
+		err = c.root.MkdirAll(c.rel, dirMode)
 	} else {
-		err = os.Mkdir(resolved, dirMode)
+		err = c.root.Mkdir(c.rel, dirMode)
 	}
 	if err != nil {
 		m.fail("mkdir", path, err)
@@ -352,18 +387,17 @@ func (m *fsModule) mkdir(call goja.FunctionCall) goja.Value {
 func (m *fsModule) remove(call goja.FunctionCall) goja.Value {
 	path := m.pathArg("remove", call, 0)
 	recursive := m.boolOption(call.Argument(1), "recursive", false)
-	resolved, err := m.env.Perms().CheckWriteNoFollow(path)
-	if err != nil {
-		m.fail("remove", path, err)
-	}
+	c := m.check("remove", path, "remove")
+	defer c.root.Close()
+	var err error
 	if recursive {
 		// RemoveAll does not follow links and succeeds on a missing path;
 		// keep the non-recursive behaviour of failing on a missing path.
-		if _, err = os.Lstat(resolved); err == nil {
-			err = os.RemoveAll(resolved)
+		if _, err = c.root.Lstat(c.rel); err == nil {
+			err = c.root.RemoveAll(c.rel)
 		}
 	} else {
-		err = os.Remove(resolved)
+		err = c.root.Remove(c.rel)
 	}
 	if err != nil {
 		m.fail("remove", path, err)
