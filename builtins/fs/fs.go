@@ -3,11 +3,12 @@
 //
 // Every path is checked with builtins.Permissions.CheckRead or CheckWrite,
 // and the operation is then done on the resolved path the check returns,
-// which held no symbolic link when it was checked. (A directory on that path
-// replaced by a link between the check and the operation, by another process
-// or a script running concurrently in another runspace, would still redirect
-// it: closing that race would need os.Root-style traversal.) A denied path
-// throws
+// through an os.Root opened at the allowed root that holds it
+// (Permissions.Confine). The resolved path held no symbolic link when it was
+// checked, and os.Root will not leave its directory, so a directory on that
+// path replaced by a link between the check and the operation (by another
+// process, or a script in another runspace) makes the operation fail rather
+// than go outside. A denied path throws
 // a PermissionDenied error; any other failure throws an Error whose message
 // starts with the function name and the path, e.g.
 // "fs.readFile notes.txt: open /home/me/notes.txt: no such file or directory".
