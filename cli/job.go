@@ -25,10 +25,11 @@ const jobUsage = jobUsageLine + `
 Talk to the job daemon ('rsh serve'): run scripts in the background and
 come back to them.
 
-  rsh job start [--name N] [run flags] SCRIPT [FILE...]
+  rsh job start [--name N] [-n] [run flags] SCRIPT [FILE...]
                       submit a job (items are read here, from the FILEs or
                       piped stdin, and sent along; with none the script runs
-                      once); prints the job's name
+                      once; -n/--no-input: do not read stdin, run once);
+                      prints the job's name
   rsh job ls          list jobs: name, state, progress, duration
   rsh job get NAME    one job's state, as JSON
   rsh job wait NAME [--timeout D]
@@ -115,8 +116,10 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 
 	if verb == "start" {
 		var name string
+		var noInput bool
 		o, fs, err := parseRunWith(args, func(fs *pflag.FlagSet) {
 			fs.StringVar(&name, "name", "", "")
+			fs.BoolVarP(&noInput, "no-input", "n", false, "")
 			addConn(fs)
 		})
 		if err != nil {
@@ -130,6 +133,12 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 			if fs.Changed(f) {
 				return usage(fmt.Errorf("--%s is for 'rsh run', not for jobs", f))
 			}
+		}
+		if noInput && len(o.files) > 0 {
+			return usage(errors.New("--no-input and input FILEs: choose one"))
+		}
+		if noInput {
+			env.StdinIsTerminal = true // read nothing: the script runs once
 		}
 		spec, err := jobSpec(o, fs, name, env)
 		if err != nil {

@@ -18,8 +18,8 @@ rsh serve --max-concurrent 3 --allow-read="$dir" 2>"$work/serve.log" &
 daemon=$!
 for _ in $(seq 100); do rsh job ls >/dev/null 2>&1 && break; sleep 0.05; done
 
-rsh job start --name sleeper -p ms=1500 -e '(x, p) => { sleep(p.ms); return "slept " + p.ms + " ms" }' </dev/null
-rsh job start --name cpu -p limit="$limit" -e '(x, p) => {
+rsh job start -n --name sleeper -p ms=1500 -e '(x, p) => { sleep(p.ms); return "slept " + p.ms + " ms" }'
+rsh job start -n --name cpu -p limit="$limit" -e '(x, p) => {
   let count = 0;
   for (let n = 2; n < p.limit; n++) {
     let prime = true;
@@ -27,11 +27,11 @@ rsh job start --name cpu -p limit="$limit" -e '(x, p) => {
     if (prime) count++;
   }
   return count + " primes below " + p.limit;
-}' </dev/null
-rsh job start --name files --allow-read="$dir" -p dir="\"$dir\"" -e '(x, p) => {
+}'
+rsh job start -n --name files --allow-read="$dir" -p dir="\"$dir\"" -e '(x, p) => {
   const entries = require("fs").walk(p.dir);
   return entries.length - 1 + " entries, " + entries[0].size + " bytes under " + p.dir;
-}' </dev/null
+}'
 
 if rsh job wait cpu --timeout 10s; then echo "cpu finished first"; fi
 for job in sleeper cpu files; do rsh job wait "$job" --timeout 60s >/dev/null; done
