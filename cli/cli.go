@@ -124,6 +124,12 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 			return fail(fmt.Errorf("input %s: is a directory", f))
 		}
 	}
+	// What the script writes while it loads (a top-level console.log) is
+	// shown once, from the first runspace, not once per runspace.
+	var initOnce sync.Once
+	o.state.OnInit = func(r *vm.Result) {
+		initOnce.Do(func() { printInit(env, o, r) })
+	}
 	factory, err := vm.NewFactory(script, o.state)
 	if err != nil {
 		return fail(err)
@@ -284,4 +290,33 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		return ExitItemsFailed
 	}
 	return ExitOK
+}
+
+// printInit writes the stream messages of a script's init to stderr.
+func printInit(env Env, o *runOptions, r *vm.Result) {
+	line := func(kind, msg string) {
+		if kind != "" {
+			kind += ": "
+		}
+		fmt.Fprintf(env.Stderr, "init: %s%s\n", kind, msg)
+	}
+	if !o.quiet {
+		for _, m := range r.Information {
+			line("", m)
+		}
+		for _, m := range r.Warnings {
+			line("warning", m)
+		}
+	}
+	if o.verbose {
+		for _, m := range r.Verbose {
+			line("verbose", m)
+		}
+	}
+	for _, m := range r.Errors {
+		line("error", m)
+	}
+	if len(r.Output) > 0 {
+		line("warning", fmt.Sprintf("%d value(s) emitted while the script loaded were dropped: emit belongs in the item function", len(r.Output)))
+	}
 }

@@ -95,11 +95,17 @@ func (f *Factory) NewRunspace(ctx context.Context) (rs *Runspace, err error) {
 			r.Close()
 		}
 	}()
-	// Init runs with a throwaway result so that stream writes made by the
-	// script's top level (a console.log at load time) have somewhere to go.
-	r.cur = &Result{}
+	// Stream writes made by the script's top level (a console.log at load
+	// time) go to an init result, handed to InitialState.OnInit.
+	initRes := &Result{}
+	r.cur = initRes
 	defer func() { r.cur = nil }()
-	if err := r.guard(ctx, r.setup); err != nil {
+	err = r.guard(ctx, r.setup)
+	if f.state.OnInit != nil && (len(initRes.Output) > 0 || len(initRes.Errors) > 0 || len(initRes.Warnings) > 0 ||
+		len(initRes.Verbose) > 0 || len(initRes.Information) > 0) {
+		f.state.OnInit(initRes)
+	}
+	if err != nil {
 		var exc *goja.Exception
 		if errors.As(err, &exc) {
 			info := r.errorInfo(err)

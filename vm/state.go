@@ -41,4 +41,8 @@ type InitialState struct {
 	Timeout time.Duration
 	// MaxCallStackSize bounds call depth; zero means DefaultMaxCallStackSize.
 	MaxCallStackSize int
+	// OnInit, when set, receives what a runspace's init wrote to its
+	// streams (a top-level console.log, say), each time a runspace that
+	// wrote something is created, from the goroutine creating it.
+	OnInit func(*Result) `json:"-"`
 }
