@@ -26,7 +26,8 @@ type InitialState struct {
 	// Variables become globals. Each runspace gets its own deep copy.
 	Variables []Variable
 	// Params is passed as the second argument of the item function, the
-	// same (frozen) object for every item.
+	// same read-only object for every item (writes are ignored, or throw
+	// in strict mode, as on a frozen object).
 	Params map[string]any
 	// Imports binds modules as globals, like PowerShell's ImportPSModule:
 	// a builtin name ("fs", "tcp", "sleep"), a JS file path, or
