@@ -12,43 +12,33 @@ import (
 // errBigInt is returned for a BigInt, which JSON cannot represent.
 var errBigInt = errors.New("a BigInt value cannot be serialised as JSON")
 
-// encodeValue returns the JSON text of v, as JSON.stringify would write it,
-// with undefined, functions and symbols as null. Plain data takes a fast
-// path (jsonEncoder); anything else goes to JSON.stringify.
-func (r *Runspace) encodeValue(v goja.Value) (json.RawMessage, error) {
-	b, err := r.encoder.append(nil, v, 0)
-	if err == nil {
-		return b, nil
-	}
-	if err == errBigInt {
-		return nil, err
-	}
-	s, err := r.json().stringify(goja.Undefined(), v)
-	if err != nil {
-		return nil, err
-	}
-	if goja.IsUndefined(s) {
-		return json.RawMessage("null"), nil
-	}
-	return json.RawMessage(s.String()), nil
-}
-
 // outArenaChunk is the size of the blocks small output values are encoded
 // into, so that a number or a short string does not cost an allocation.
 const outArenaChunk = 16 << 10
 
-// encodeOutput is encodeValue for output values: the text is written into
-// the runspace's output arena when it fits.
+// encodeOutput returns the JSON text of an output value, as JSON.stringify
+// would write it, with undefined, functions and symbols as null. Plain data
+// takes a fast path (jsonEncoder), written into the runspace's output arena
+// when it fits; anything else goes to JSON.stringify.
 func (r *Runspace) encodeOutput(v goja.Value) (json.RawMessage, error) {
 	if cap(r.outArena)-len(r.outArena) < 64 {
 		r.outArena = make([]byte, 0, outArenaChunk)
 	}
 	free := r.outArena[len(r.outArena):]
 	b, err := r.encoder.append(free, v, 0)
-	if err != nil {
-		return r.encodeValue(v)
-	}
-	if len(b) <= cap(free) && len(b) > 0 && &b[0] == &free[:1][0] {
+	switch {
+	case err == errBigInt:
+		return nil, err
+	case err != nil:
+		s, err := r.json().stringify(goja.Undefined(), v)
+		if err != nil {
+			return nil, err
+		}
+		if goja.IsUndefined(s) {
+			return json.RawMessage("null"), nil
+		}
+		return json.RawMessage(s.String()), nil
+	case len(b) > 0 && &b[0] == &free[:1][0]:
 		// Still in the arena: claim the bytes and cap the slice so an
 		// append by the consumer cannot reach the next value.
 		r.outArena = r.outArena[:len(r.outArena)+len(b)]
