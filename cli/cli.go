@@ -300,22 +300,7 @@ func printInit(env Env, o *runOptions, r *vm.Result) {
 		}
 		fmt.Fprintf(env.Stderr, "init: %s%s\n", kind, msg)
 	}
-	if !o.quiet {
-		for _, m := range r.Information {
-			line("", m)
-		}
-		for _, m := range r.Warnings {
-			line("warning", m)
-		}
-	}
-	if o.verbose {
-		for _, m := range r.Verbose {
-			line("verbose", m)
-		}
-	}
-	for _, m := range r.Errors {
-		line("error", m)
-	}
+	streamLines(r, o.verbose, o.quiet, line)
 	if len(r.Output) > 0 {
 		line("warning", fmt.Sprintf("%d value(s) emitted while the script loaded were dropped: emit belongs in the item function", len(r.Output)))
 	}

@@ -136,22 +136,7 @@ func (o *output) messages(r *vm.Result) {
 		fmt.Fprintf(o.stderr, "%s: %s%s\n", tag, kind, msg)
 	}
 	if o.mode != "records" {
-		if !o.quiet {
-			for _, m := range r.Information {
-				line("", m)
-			}
-			for _, m := range r.Warnings {
-				line("warning", m)
-			}
-		}
-		if o.verbose {
-			for _, m := range r.Verbose {
-				line("verbose", m)
-			}
-		}
-		for _, m := range r.Errors {
-			line("error", m)
-		}
+		streamLines(r, o.verbose, o.quiet, line)
 	}
 	msg := ""
 	if r.Error != nil {
@@ -190,4 +175,26 @@ func short(raw json.RawMessage) string {
 		s = string(rs[:shortInputLen-1]) + "…"
 	}
 	return s
+}
+
+// streamLines passes line the stream messages of r that the flags show:
+// information and warnings unless quiet, verbose messages if verbose,
+// errors always.
+func streamLines(r *vm.Result, verbose, quiet bool, line func(kind, msg string)) {
+	if !quiet {
+		for _, m := range r.Information {
+			line("", m)
+		}
+		for _, m := range r.Warnings {
+			line("warning", m)
+		}
+	}
+	if verbose {
+		for _, m := range r.Verbose {
+			line("verbose", m)
+		}
+	}
+	for _, m := range r.Errors {
+		line("error", m)
+	}
 }
