@@ -471,19 +471,27 @@ func (o *orderer) deliver(d delivery) bool {
 		ord := d.ordinal + int64(i)
 		o.pending[ord%n] = slot{ordinal: ord, res: res}
 	}
-	for {
+	// Free the window slots of the whole run that is now ready with one
+	// release (one lock), then deliver it. Results only arrive through
+	// this goroutine, so the slots cannot be overwritten meanwhile.
+	ready := int64(0)
+	for o.pending[(o.next+ready)%n].ordinal == o.next+ready {
+		ready++
+	}
+	if ready == 0 {
+		return true
+	}
+	o.window.release(int(ready))
+	for ; ready > 0; ready-- {
 		s := &o.pending[o.next%n]
-		if s.ordinal != o.next {
-			return true
-		}
 		res := s.res
 		*s = slot{}
 		o.next++
-		o.window.release(1)
 		if res != nil && !o.yield(res) {
 			return false
 		}
 	}
+	return true
 }
 
 // worker runs batches until the queue is done, holding at most one
