@@ -322,7 +322,7 @@ func jobSpec(o *runOptions, fs *pflag.FlagSet, name string, env Env) (jobs.Spec,
 		if !hasAlias {
 			alias, target = "", imp
 		}
-		if strings.ContainsAny(target, "/.") {
+		if !vm.IsBuiltinModule(target) {
 			abs, err := filepath.Abs(target)
 			if err != nil {
 				return spec, err

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -335,7 +336,7 @@ func (m *Manager) factory(spec Spec) (*vm.Factory, error) {
 	if name == "" {
 		name = "-e"
 	} else {
-		dir = dirOf(name)
+		dir = filepath.Dir(name)
 	}
 	script, err := vm.Compile(name, dir, spec.Script)
 	if err != nil {

@@ -42,6 +42,13 @@ var builtinModules = map[string]func(*builtins.Env) require.ModuleLoader{
 	streams.ConsoleModuleName: streams.RequireConsole,
 }
 
+// IsBuiltinModule reports whether name is a builtin module (as opposed to
+// a JS file) for require and InitialState.Imports.
+func IsBuiltinModule(name string) bool {
+	_, ok := builtinModules[name]
+	return ok
+}
+
 // BuiltinModules returns the names of the builtin modules, for help texts.
 func BuiltinModules() []string {
 	return []string{fs.ModuleName, sleep.ModuleName, streams.ModuleName, tcp.ModuleName, streams.ConsoleModuleName}
@@ -192,7 +199,7 @@ func (f *Factory) resolveImport(imp string) (importSpec, error) {
 	if spec == "" {
 		return importSpec{}, fmt.Errorf("import %q: empty module name", imp)
 	}
-	if _, ok := builtinModules[spec]; ok {
+	if IsBuiltinModule(spec) {
 		if name == "" {
 			name = spec
 		}
