@@ -304,9 +304,17 @@ func (m *Manager) run(ctx context.Context, j *job) {
 			}
 		}
 	}
+	var out *resultsFile
+	if m.store != nil {
+		if out, err = m.store.openResults(j.spec.Name); err != nil {
+			j.update(m, func(i *Info) { i.Reason = "saving results: " + err.Error() })
+		} else {
+			defer out.close()
+		}
+	}
 	for res := range p.Run(ctx, items) {
-		if m.store != nil {
-			if err := m.store.appendResult(j.spec.Name, res); err != nil {
+		if out != nil {
+			if err := out.append(res); err != nil {
 				j.update(m, func(i *Info) { i.Reason = "saving results: " + err.Error() })
 			}
 		}

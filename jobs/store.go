@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/runspaces/rsh/vm"
 )
@@ -26,7 +25,6 @@ import (
 // only a crash of the machine itself can lose the last results.
 type store struct {
 	dir string
-	mu  sync.Mutex // serialises appends to a job's results file
 }
 
 func openStore(dir string) (*store, error) {
@@ -86,20 +84,29 @@ func (s *store) saveInfo(info Info) error {
 	return nil
 }
 
-func (s *store) appendResult(name string, r *vm.Result) error {
-	line := append(r.AppendJSON(nil), '\n')
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// resultsFile is a job's results.ndjson, open for appending while the job
+// runs; only the job's goroutine writes it.
+type resultsFile struct {
+	f   *os.File
+	buf []byte
+}
+
+func (s *store) openResults(name string) (*resultsFile, error) {
 	f, err := os.OpenFile(filepath.Join(s.jobDir(name), "results.ndjson"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = f.Write(line)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	return &resultsFile{f: f}, nil
+}
+
+// append writes one record with a single write.
+func (rf *resultsFile) append(r *vm.Result) error {
+	rf.buf = append(r.AppendJSON(rf.buf[:0]), '\n')
+	_, err := rf.f.Write(rf.buf)
 	return err
 }
+
+func (rf *resultsFile) close() error { return rf.f.Close() }
 
 func (s *store) remove(name string) error {
 	return os.RemoveAll(s.jobDir(name))
