@@ -200,7 +200,7 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tSTATE\tPROGRESS\tDURATION")
 		for _, i := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\n", i.Name, i.State, i.Done, i.Total, msDuration(i.DurationMs))
+			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\n", i.Name, i.State, i.Done, i.Total, msDuration(i.DurationMs).Round(time.Millisecond))
 		}
 		tw.Flush()
 	case "get":
@@ -267,7 +267,7 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 }
 
 func msDuration(ms float64) time.Duration {
-	return (time.Duration(ms * float64(time.Millisecond))).Round(time.Millisecond)
+	return time.Duration(ms * float64(time.Millisecond))
 }
 
 // jobSpec builds the job from `rsh job start` flags: the script's source,

@@ -67,14 +67,16 @@ func (s *summary) add(r *vm.Result) {
 // failed is how many items did not succeed.
 func (s *summary) failed() int { return s.total - s.succeeded }
 
-func (s *summary) percentile(p float64) time.Duration {
+// percentiles returns the p50 and p95 item durations from the samples,
+// sorting them once.
+func (s *summary) percentiles() (p50, p95 time.Duration) {
 	if len(s.samples) == 0 {
-		return 0
+		return 0, 0
 	}
 	sorted := slices.Clone(s.samples)
 	slices.Sort(sorted)
-	i := int(p * float64(len(sorted)-1))
-	return sorted[i]
+	at := func(p float64) time.Duration { return sorted[int(p*float64(len(sorted)-1))] }
+	return at(0.50), at(0.95)
 }
 
 // summaryJSON is the --summary-json document.
@@ -100,6 +102,7 @@ type summaryJSON struct {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (s *summary) doc() summaryJSON {
+	p50, p95 := s.percentiles()
 	rate := 100.0
 	if s.total > 0 {
 		rate = 100 * float64(s.succeeded) / float64(s.total)
@@ -112,7 +115,7 @@ func (s *summary) doc() summaryJSON {
 		Total: s.total, Succeeded: s.succeeded, Errors: s.errors, Exceptions: s.exceptions,
 		Timeouts: s.timeouts, Stopped: s.stopped, InvalidInput: s.invalid, Retried: s.retried,
 		Skipped: s.skipped, Records: s.records, SuccessRate: rate, WallMs: ms(s.wall), ItemsPerSec: perSec,
-		P50Ms: ms(s.percentile(0.50)), P95Ms: ms(s.percentile(0.95)), MaxMs: ms(s.maxDuration),
+		P50Ms: ms(p50), P95Ms: ms(p95), MaxMs: ms(s.maxDuration),
 	}
 }
 
@@ -139,7 +142,7 @@ func (s *summary) print(w io.Writer) {
   items/s        %.1f
   item time      p50 %s, p95 %s, max %s
 `, d.SuccessRate, s.wall.Round(time.Millisecond), d.ItemsPerSec,
-		roundDuration(s.percentile(0.5)), roundDuration(s.percentile(0.95)), roundDuration(s.maxDuration))
+		roundDuration(msDuration(d.P50Ms)), roundDuration(msDuration(d.P95Ms)), roundDuration(s.maxDuration))
 }
 
 func roundDuration(d time.Duration) time.Duration {
