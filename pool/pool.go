@@ -75,6 +75,14 @@ func (l *Limiter) release() {
 type Options struct {
 	// Factory makes the runspaces: the script and its initial state.
 	Factory *vm.Factory
+	// Engine, when set, makes the runners that run items instead of
+	// runspaces of Factory in this process: package worker's engine runs
+	// them in worker processes. Factory may then be nil.
+	Engine Engine
+	// Grace is how long an item may run on after its timeout fired, or
+	// after its run was cancelled, before it is given its Timeout (or
+	// Stopped) result and its runtime is abandoned; 0 means DefaultGrace.
+	Grace time.Duration
 	// Throttle is the most items running at once; 0 means runtime.NumCPU().
 	Throttle int
 	// Min runspaces are created by New, before any item; at least one is
@@ -124,18 +132,20 @@ type Item struct {
 // Pool runs items on runspaces. It is safe for concurrent use; several runs
 // may share it and its throttle.
 type Pool struct {
-	opts  Options
-	own   *Limiter // the pool's throttle
-	mu    sync.Mutex
-	idle  []*vm.Runspace
-	close bool
+	opts   Options
+	engine Engine
+	rcfg   RunnerConfig
+	own    *Limiter // the pool's throttle
+	mu     sync.Mutex
+	idle   []Runner
+	close  bool
 }
 
 // New makes a pool and its first runspaces. It returns a *vm.InitError if
 // the script fails to initialise.
 func New(ctx context.Context, opts Options) (*Pool, error) {
-	if opts.Factory == nil {
-		return nil, errors.New("pool: Options.Factory is nil")
+	if opts.Factory == nil && opts.Engine == nil {
+		return nil, errors.New("pool: Options.Factory and Options.Engine are nil")
 	}
 	if opts.Throttle <= 0 {
 		opts.Throttle = runtime.NumCPU()
@@ -149,14 +159,21 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 	if opts.Window < opts.Throttle {
 		opts.Window = opts.Throttle
 	}
-	p := &Pool{opts: opts, own: NewLimiter(opts.Throttle)}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
+	p := &Pool{opts: opts, engine: opts.Engine, own: NewLimiter(opts.Throttle),
+		rcfg: RunnerConfig{Fresh: opts.Fresh, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Grace: opts.Grace}}
+	if p.engine == nil {
+		p.engine = LocalEngine(opts.Factory)
+	}
 	for i := 0; i < max(opts.Min, 1); i++ {
-		rs, err := opts.Factory.NewRunspace(ctx)
+		r, err := p.engine.NewRunner(ctx, p.rcfg)
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
-		p.idle = append(p.idle, rs)
+		p.idle = append(p.idle, r)
 	}
 	return p, nil
 }
@@ -173,27 +190,27 @@ func (p *Pool) Close() {
 	}
 }
 
-func (p *Pool) get(ctx context.Context) (*vm.Runspace, error) {
+func (p *Pool) get(ctx context.Context) (Runner, error) {
 	p.mu.Lock()
 	if p.close {
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if n := len(p.idle); n > 0 {
-		rs := p.idle[n-1]
+		r := p.idle[n-1]
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		return rs, nil
+		return r, nil
 	}
 	p.mu.Unlock()
-	return p.opts.Factory.NewRunspace(ctx)
+	return p.engine.NewRunner(ctx, p.rcfg)
 }
 
-func (p *Pool) put(rs *vm.Runspace) {
+func (p *Pool) put(rs Runner) {
 	if rs == nil {
 		return
 	}
-	if p.opts.Fresh || !rs.Usable() {
+	if !rs.Usable() {
 		rs.Close()
 		return
 	}
@@ -495,10 +512,10 @@ func (o *orderer) deliver(d delivery) bool {
 }
 
 // worker runs batches until the queue is done, holding at most one
-// runspace.
+// runner.
 func (p *Pool) worker(ctx context.Context, q *queue, stopped func() bool, observe func(*vm.Result), results chan<- delivery) {
-	var rs *vm.Runspace
-	defer func() { p.put(rs) }()
+	var r Runner
+	defer func() { p.put(r) }()
 	for {
 		b, ok := q.take()
 		if !ok {
@@ -506,13 +523,13 @@ func (p *Pool) worker(ctx context.Context, q *queue, stopped func() bool, observ
 		}
 		out := make([]*vm.Result, len(b.items))
 		start := time.Now()
-		p.runBatch(ctx, b, out, stopped, observe, &rs)
+		p.runBatch(ctx, b, out, stopped, observe, &r)
 		q.cost.observe(time.Since(start), len(b.items))
 		results <- delivery{ordinal: b.ordinal, results: out}
 	}
 }
 
-func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped func() bool, observe func(*vm.Result), rs **vm.Runspace) {
+func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped func() bool, observe func(*vm.Result), r *Runner) {
 	acquired := !stopped() && p.own.acquire(ctx)
 	if acquired {
 		defer p.own.release()
@@ -520,22 +537,10 @@ func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped 
 			defer p.opts.Limiter.release()
 		}
 	}
-	// One allocation for the batch's results, and one clock read per
-	// item: each starts when the previous one ended.
-	slab := make([]vm.Result, len(b.items))
-	now := time.Now()
-	for i, it := range b.items {
-		res := &slab[i]
-		res.StartedAt = now
-		switch {
-		case it.Err != nil:
-			res.Status, res.Error = vm.InvalidInput, &vm.ErrorInfo{Message: it.Err.Error()}
-		case !acquired || stopped():
-			continue // not started: no result
-		default:
-			p.runItem(ctx, it, rs, res)
-			now = res.StartedAt.Add(res.Duration)
-		}
+	// ended completes a result as its item ends, in the goroutine that
+	// ran it, so that observe sees it before anything else starts.
+	ended := func(i int) {
+		res, it := out[i], &b.items[i]
 		res.Seq = b.seqs[i]
 		if it.Count > 1 {
 			res.BatchSize = it.Count
@@ -546,51 +551,58 @@ func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped 
 			// shows the text as a string.
 			res.Input = vm.JSONString(string(res.Input))
 		}
-		out[i] = res
 		if observe != nil {
 			observe(res)
 		}
 	}
-}
-
-// runItem runs one item, retrying as the options say, and leaves the last
-// attempt's result in res.
-func (p *Pool) runItem(ctx context.Context, it Item, rs **vm.Runspace, res *vm.Result) {
-	started := res.StartedAt
-	for attempt := 1; ; attempt++ {
-		p.attempt(ctx, it, rs, res)
-		retry := (res.Status == vm.Exception || res.Status == vm.Timeout) && attempt <= p.opts.Retries
-		if !retry || !sleepCtx(ctx, backoff(p.opts.RetryDelay, attempt)) {
-			res.Attempts = attempt
-			if attempt > 1 {
-				// The record spans every attempt.
-				res.Duration = res.StartedAt.Add(res.Duration).Sub(started)
-				res.StartedAt = started
-			}
-			return
+	invalid := 0
+	for i := range b.items {
+		if b.items[i].Err != nil {
+			invalid++
 		}
-		*res = vm.Result{}
+	}
+	if acquired && invalid < len(b.items) && !stopped() {
+		if *r == nil {
+			nr, err := p.get(ctx)
+			if err != nil {
+				p.failBatch(ctx, b, out, err, ended)
+			} else {
+				*r = nr
+			}
+		}
+		if *r != nil {
+			(*r).Run(ctx, b.items, out, ended, stopped)
+			if !(*r).Usable() {
+				(*r).Close()
+				*r = nil
+			}
+		}
+	}
+	if invalid > 0 {
+		now := time.Now()
+		for i, it := range b.items {
+			if it.Err != nil {
+				out[i] = &vm.Result{StartedAt: now, Status: vm.InvalidInput, Error: &vm.ErrorInfo{Message: it.Err.Error()}}
+				ended(i)
+			}
+		}
 	}
 }
 
-func (p *Pool) attempt(ctx context.Context, it Item, rs **vm.Runspace, res *vm.Result) {
-	if *rs == nil {
-		r, err := p.get(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				res.Status, res.Error = vm.Stopped, &vm.ErrorInfo{Message: "interrupted while starting"}
-				return
-			}
-			res.Status, res.Attempts, res.Error = vm.Exception, 1, &vm.ErrorInfo{Message: err.Error()}
-			return
+// failBatch gives every item of b the error of a runner that could not
+// be made (a script that no longer initialises, say).
+func (p *Pool) failBatch(ctx context.Context, b batch, out []*vm.Result, err error, ended func(int)) {
+	now := time.Now()
+	for i, it := range b.items {
+		if it.Err != nil {
+			continue
 		}
-		*rs = r
-		res.StartedAt = time.Time{} // creating the runspace is not the item's time
-	}
-	(*rs).InvokeInto(ctx, it.Value, res)
-	if p.opts.Fresh || !(*rs).Usable() {
-		(*rs).Close()
-		*rs = nil
+		res := &vm.Result{StartedAt: now, Status: vm.Exception, Attempts: 1, Error: &vm.ErrorInfo{Message: err.Error()}}
+		if ctx.Err() != nil {
+			res.Status, res.Attempts, res.Error = vm.Stopped, 0, &vm.ErrorInfo{Message: "interrupted while starting"}
+		}
+		out[i] = res
+		ended(i)
 	}
 }
 

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"iter"
+	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -443,4 +446,84 @@ func TestRunspacesSurviveTheEndOfARun(t *testing.T) {
 	if first[0].Runspace != second[0].Runspace {
 		t.Errorf("runspace %d was replaced by %d between runs", first[0].Runspace, second[0].Runspace)
 	}
+}
+
+func newFilePool(t *testing.T, file string, state vm.InitialState, opts pool.Options) *pool.Pool {
+	t.Helper()
+	s, err := vm.CompileFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := vm.NewFactory(s, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Factory = f
+	p, err := pool.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// settle makes the test wait, once it is over and its pool closed, for
+// goroutines it abandoned to end (when their native call returns), then
+// checks that nothing else was left behind.
+func settle(t *testing.T) {
+	base := runtime.NumGoroutine()
+	// Registered before the pool's Close, so it runs after it.
+	t.Cleanup(func() {
+		for i := 0; i < 6000 && runtime.NumGoroutine() > base; i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		goleak.VerifyNone(t)
+	})
+}
+
+// An item stuck in native code past its timeout gets its Timeout result
+// once the grace period is over, its runspace is never used again, and the
+// items after it in the same batch still run.
+func TestTimeoutWinsOverNativeCode(t *testing.T) {
+	settle(t)
+	p := newFilePool(t, "testdata/stuck.js", vm.InitialState{Timeout: 10 * time.Millisecond},
+		pool.Options{Throttle: 1, KeepOrder: true, Grace: 10 * time.Millisecond})
+	items := []pool.Item{{Value: "stuck"}, {Value: 2.0}, {Value: 3.0}}
+	res := collect(p.Run(context.Background(), slices.Values(items)))
+	if len(res) != 3 {
+		t.Fatalf("got %d results, want 3", len(res))
+	}
+	if res[0].Status != vm.Timeout || !strings.Contains(res[0].Error.Message, "abandoned") {
+		t.Fatalf("stuck item: %s %+v", res[0].Status, res[0].Error)
+	}
+	for _, r := range res[1:] {
+		if r.Status != vm.Success {
+			t.Fatalf("item %d: %s %+v", r.Seq, r.Status, r.Error)
+		}
+		if r.Runspace == res[0].Runspace {
+			t.Fatalf("item %d ran on the abandoned runspace %d", r.Seq, r.Runspace)
+		}
+	}
+}
+
+// Cancelling a run whose item is stuck in native code ends the run after
+// the grace period, with that item Stopped.
+func TestCancelWinsOverNativeCode(t *testing.T) {
+	settle(t)
+	p := newFilePool(t, "testdata/stuck.js", vm.InitialState{},
+		pool.Options{Throttle: 1, Grace: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Item 1 ends, the stuck item starts right after it on the same
+	// runner, and the run is cancelled while it is stuck.
+	items := slices.Values([]pool.Item{{Value: 1.0}, {Value: "stuck"}})
+	got := collect(p.Run(ctx, items, pool.Observe(func(r *vm.Result) {
+		if r.Seq == 1 {
+			time.AfterFunc(20*time.Millisecond, cancel)
+		}
+	})))
+	if len(got) != 2 || got[1].Status != vm.Stopped || !strings.Contains(got[1].Error.Message, "abandoned") {
+		t.Fatalf("results: %+v", got)
+	}
+
 }

@@ -1,0 +1,334 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/runspaces/rsh/vm"
+)
+
+// DefaultGrace is how long an item may go on after its timeout fired (or
+// after its run was cancelled) before it is abandoned. JavaScript code
+// stops within microseconds of an interrupt and rsh's blocking builtins
+// watch the item's context, so only native code that never checks (a huge
+// JSON.stringify, a catastrophic regular expression, a giant fill) is still
+// running after this long.
+const DefaultGrace = time.Second
+
+// A Runner runs items for one worker of a pool, one at a time, in order.
+// The pool calls it from one goroutine at a time.
+//
+// The default runner hosts runspaces in this process; package worker
+// provides one whose runspaces live in worker processes, which the
+// operating system can bound and kill.
+type Runner interface {
+	// Run runs items in order. For each item it starts it sets out[i] to
+	// the item's final result (after retries) and then calls ended(i).
+	// Items whose Err is set are skipped (the pool reports them). Once
+	// stopped reports true it starts no further item, leaving their out[i]
+	// nil. Run returns when every item it started has a result.
+	Run(ctx context.Context, items []Item, out []*vm.Result, ended func(i int), stopped func() bool)
+	// Usable reports whether the runner may run more items.
+	Usable() bool
+	// Close releases the runner.
+	Close()
+}
+
+// RunnerConfig is what a pool asks of each runner it makes.
+type RunnerConfig struct {
+	// Fresh gives every item a new runspace.
+	Fresh bool
+	// Retries and RetryDelay are as in Options.
+	Retries    int
+	RetryDelay time.Duration
+	// Grace is how long an item may run past its timeout, or past the
+	// cancellation of its run, before it is abandoned.
+	Grace time.Duration
+}
+
+// An Engine makes the runners of a pool.
+type Engine interface {
+	NewRunner(ctx context.Context, cfg RunnerConfig) (Runner, error)
+}
+
+// LocalEngine returns the engine that runs items on runspaces of f in
+// this process (what a pool uses when Options.Engine is nil).
+func LocalEngine(f *vm.Factory) Engine { return localEngine{f} }
+
+type localEngine struct{ f *vm.Factory }
+
+// NewRunner makes a runner with one runspace, so that a script that fails
+// to initialise is reported here (a *vm.InitError).
+func (e localEngine) NewRunner(ctx context.Context, cfg RunnerConfig) (Runner, error) {
+	rs, err := e.f.NewRunspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = DefaultGrace
+	}
+	return &localRunner{f: e.f, cfg: cfg, ex: newExecutor(rs)}, nil
+}
+
+// localRunner runs items on an executor goroutine and waits for them, so
+// that an item stuck in native code past its timeout can be abandoned: it
+// gets its result on time, its runtime is left to the stuck goroutine
+// (which closes it if it ever returns), and the rest of the batch goes on
+// with a new executor and runspace.
+type localRunner struct {
+	f      *vm.Factory
+	cfg    RunnerConfig
+	ex     *executor
+	timer  *time.Timer
+	closed bool
+}
+
+func (r *localRunner) Usable() bool { return !r.closed }
+
+func (r *localRunner) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	if r.ex != nil {
+		close(r.ex.jobs)
+		r.ex = nil
+	}
+}
+
+// job is one Run call handed to an executor.
+type job struct {
+	ctx     context.Context
+	items   []Item
+	out     []*vm.Result
+	ended   func(int)
+	stopped func() bool
+	from    int // first item to run
+	done    chan struct{}
+}
+
+func (r *localRunner) Run(ctx context.Context, items []Item, out []*vm.Result, ended func(int), stopped func() bool) {
+	j := &job{ctx: ctx, items: items, out: out, ended: ended, stopped: stopped, done: make(chan struct{})}
+	for {
+		if r.ex == nil {
+			r.ex = newExecutor(nil)
+		}
+		r.ex.start(r.f, r.cfg)
+		r.ex.jobs <- j
+		next, finished := r.wait(j)
+		if finished {
+			return
+		}
+		// The executor was abandoned with item next-1 stuck: go on with
+		// the rest of the batch on a new one.
+		r.ex = nil
+		j = &job{ctx: ctx, items: items, out: out, ended: ended, stopped: stopped, from: next, done: make(chan struct{})}
+	}
+}
+
+// wait waits for j to finish, abandoning its executor if an item overstays
+// its timeout (or the run's cancellation) by the grace period. It reports
+// where to go on from when it abandoned one.
+func (r *localRunner) wait(j *job) (next int, finished bool) {
+	timeout := r.f.State().Timeout
+	ctxDone := j.ctx.Done()
+	var stopAt time.Time // when the run's cancellation was seen
+	for {
+		var tick <-chan time.Time
+		if timeout > 0 || !stopAt.IsZero() {
+			// Look again every quarter of the grace period: an item is
+			// abandoned at most grace/4 after it overstayed.
+			if r.timer == nil {
+				r.timer = time.NewTimer(r.cfg.Grace / 4)
+			} else {
+				r.timer.Reset(r.cfg.Grace / 4)
+			}
+			tick = r.timer.C
+		}
+		select {
+		case <-j.done:
+			r.stopTimer()
+			return 0, true
+		case <-ctxDone:
+			ctxDone, stopAt = nil, time.Now()
+			continue
+		case <-tick:
+		}
+		if i, res, ok := r.ex.abandonIfStuck(timeout, r.cfg.Grace, stopAt); ok {
+			j.out[i] = res
+			j.ended(i)
+			return i + 1, false
+		}
+	}
+}
+
+func (r *localRunner) stopTimer() {
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+}
+
+// executor is the goroutine that runs a local runner's items. Its state
+// is shared with the waiting runner under mu.
+type executor struct {
+	jobs chan *job
+
+	mu        sync.Mutex
+	abandoned bool
+	running   bool      // an attempt is under way
+	started   time.Time // when it started
+	index     int       // its item
+	attempt   int
+	rsID      int // its runspace, when it has one
+
+	rs       *vm.Runspace // used by the executor goroutine only
+	launched bool
+}
+
+func newExecutor(rs *vm.Runspace) *executor {
+	return &executor{jobs: make(chan *job), rs: rs}
+}
+
+func (e *executor) start(f *vm.Factory, cfg RunnerConfig) {
+	if e.launched {
+		return
+	}
+	e.launched = true
+	go e.loop(f, cfg)
+}
+
+func (e *executor) loop(f *vm.Factory, cfg RunnerConfig) {
+	defer func() {
+		if e.rs != nil {
+			e.rs.Close()
+		}
+	}()
+	for j := range e.jobs {
+		if !e.runJob(f, cfg, j) {
+			return // abandoned: the runner has moved on
+		}
+		close(j.done)
+	}
+}
+
+// runJob runs j's items from j.from; it reports false if the executor was
+// abandoned meanwhile.
+func (e *executor) runJob(f *vm.Factory, cfg RunnerConfig, j *job) bool {
+	slab := make([]vm.Result, len(j.items)-j.from)
+	now := time.Now()
+	for i := j.from; i < len(j.items); i++ {
+		it := &j.items[i]
+		if it.Err != nil {
+			continue
+		}
+		if j.stopped() {
+			return true
+		}
+		res := &slab[i-j.from]
+		res.StartedAt = now
+		if !e.runItem(f, cfg, j.ctx, it, res, i) {
+			return false
+		}
+		e.mu.Lock()
+		if e.abandoned {
+			e.mu.Unlock()
+			return false
+		}
+		j.out[i] = res
+		e.mu.Unlock()
+		j.ended(i)
+		now = res.StartedAt.Add(res.Duration)
+	}
+	return true
+}
+
+// runItem runs one item, retrying as cfg says, and leaves the last
+// attempt's result in res. It reports false if abandoned.
+func (e *executor) runItem(f *vm.Factory, cfg RunnerConfig, ctx context.Context, it *Item, res *vm.Result, index int) bool {
+	started := res.StartedAt
+	for attempt := 1; ; attempt++ {
+		if !e.attemptOnce(f, cfg, ctx, it, res, index, attempt) {
+			return false
+		}
+		retry := (res.Status == vm.Exception || res.Status == vm.Timeout) && attempt <= cfg.Retries
+		if !retry || !sleepCtx(ctx, backoff(cfg.RetryDelay, attempt)) {
+			res.Attempts = attempt
+			if attempt > 1 {
+				// The record spans every attempt.
+				res.Duration = res.StartedAt.Add(res.Duration).Sub(started)
+				res.StartedAt = started
+			}
+			return true
+		}
+		*res = vm.Result{}
+	}
+}
+
+func (e *executor) attemptOnce(f *vm.Factory, cfg RunnerConfig, ctx context.Context, it *Item, res *vm.Result, index, attempt int) bool {
+	e.mu.Lock()
+	if e.abandoned {
+		e.mu.Unlock()
+		return false
+	}
+	e.running, e.started, e.index, e.attempt, e.rsID = true, time.Now(), index, attempt, 0
+	if e.rs != nil {
+		e.rsID = e.rs.ID()
+	}
+	e.mu.Unlock()
+
+	if e.rs == nil {
+		rs, err := f.NewRunspace(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			res.Status, res.Error = vm.Stopped, &vm.ErrorInfo{Message: "interrupted while starting"}
+		case err != nil:
+			res.Status, res.Attempts, res.Error = vm.Exception, 1, &vm.ErrorInfo{Message: err.Error()}
+		default:
+			e.rs = rs
+			res.StartedAt = time.Time{} // creating the runspace is not the item's time
+		}
+	}
+	if e.rs != nil {
+		e.rs.InvokeInto(ctx, it.Value, res)
+		if cfg.Fresh || !e.rs.Usable() {
+			e.rs.Close()
+			e.rs = nil
+		}
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.running = false
+	return !e.abandoned
+}
+
+// abandonIfStuck abandons the executor if its current attempt has run
+// past timeout+grace, or past grace after the run was cancelled at
+// stopAt. It then returns the item's index and the result it gets.
+func (e *executor) abandonIfStuck(timeout, grace time.Duration, stopAt time.Time) (int, *vm.Result, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.running {
+		return 0, nil, false
+	}
+	now := time.Now()
+	res := &vm.Result{StartedAt: e.started, Duration: now.Sub(e.started), Attempts: e.attempt, Runspace: e.rsID}
+	switch {
+	case timeout > 0 && now.Sub(e.started) >= timeout+grace:
+		res.Status = vm.Timeout
+		res.Error = &vm.ErrorInfo{Message: fmt.Sprintf(
+			"timed out after %v and did not stop within %v more (stuck in native code); its runtime was abandoned", timeout, grace)}
+	case !stopAt.IsZero() && now.Sub(stopAt) >= grace:
+		res.Status = vm.Stopped
+		res.Error = &vm.ErrorInfo{Message: fmt.Sprintf(
+			"interrupted, and did not stop within %v (stuck in native code); its runtime was abandoned", grace)}
+	default:
+		return 0, nil, false
+	}
+	// The stuck goroutine keeps its runspace and closes it if it ever
+	// returns; it is never reused.
+	e.abandoned = true
+	return e.index, res, true
+}
