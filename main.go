@@ -16,9 +16,13 @@ import (
 	"golang.org/x/term"
 
 	"github.com/runspaces/rsh/cli"
+	"github.com/runspaces/rsh/worker"
 )
 
 func main() {
+	// A worker process (--isolate process, --max-memory) is this program
+	// re-executed: it serves its parent and exits here.
+	worker.Main()
 	os.Exit(run())
 }
 

@@ -19,9 +19,14 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/runspaces/rsh/worker"
 )
 
 func TestMain(m *testing.M) {
+	// rsh's worker processes (--isolate process) are this test binary
+	// re-executed, as they are the rsh binary in real use.
+	worker.Main()
 	testscript.Main(m, map[string]func(){
 		"rsh": func() { os.Exit(run()) },
 	})

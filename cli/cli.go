@@ -15,6 +15,7 @@ import (
 
 	"github.com/runspaces/rsh/pool"
 	"github.com/runspaces/rsh/vm"
+	"github.com/runspaces/rsh/worker"
 )
 
 // Exit codes; see DESIGN.md.
@@ -177,7 +178,17 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		}()
 	}
 
+	var engine pool.Engine // nil: runspaces in this process
+	if o.isolate == "process" {
+		we, err := o.workerEngine(factory)
+		if err != nil {
+			return fail(err)
+		}
+		defer we.Close()
+		engine = we
+	}
 	p, err := pool.New(ctx, pool.Options{
+		Engine:     engine,
 		Factory:    factory,
 		Throttle:   o.throttle,
 		Min:        o.min,
@@ -304,4 +315,11 @@ func printInit(env Env, o *runOptions, r *vm.Result) {
 	if len(r.Output) > 0 {
 		line("warning", fmt.Sprintf("%d value(s) emitted while the script loaded were dropped: emit belongs in the item function", len(r.Output)))
 	}
+}
+
+// workerEngine makes the engine of --isolate process (and --max-memory):
+// runspaces in worker processes.
+func (o *runOptions) workerEngine(f *vm.Factory) (*worker.Engine, error) {
+	_, per := o.processes()
+	return worker.New(worker.Options{Script: f.Script(), State: f.State(), PerProcess: per, MaxMemory: o.maxMemory})
 }

@@ -129,7 +129,7 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 			fmt.Fprint(env.Stdout, jobUsage)
 			return ExitOK
 		}
-		for _, f := range []string{"joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "halt", "grace", "batch-size", "keep-order", "fresh", "min", "retries", "retry-delay", "out", "total"} {
+		for _, f := range []string{"joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "halt", "grace", "batch-size", "keep-order", "fresh", "min", "retries", "retry-delay", "out", "total", "isolate", "max-memory", "workers"} {
 			if fs.Changed(f) {
 				return usage(fmt.Errorf("--%s is for 'rsh run', not for jobs", f))
 			}

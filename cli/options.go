@@ -15,6 +15,7 @@ import (
 
 	"github.com/runspaces/rsh/builtins"
 	"github.com/runspaces/rsh/vm"
+	"github.com/runspaces/rsh/worker"
 )
 
 // usageError is a mistake in how rsh was invoked: exit code 2, with a
@@ -82,6 +83,12 @@ type runOptions struct {
 	allowWrit    []string
 	allowAll     bool
 
+	// Containment.
+	isolate   string
+	maxMemStr string
+	maxMemory int64
+	workers   int
+
 	state vm.InitialState // built by validate
 }
 
@@ -119,6 +126,9 @@ func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.haltSpec, "halt", "never", "")
 	fs.DurationVar(&o.grace, "grace", defaultGrace, "")
 	addAllowFlags(fs, &o.allowNet, &o.allowRead, &o.allowWrit, &o.allowAll)
+	fs.StringVar(&o.isolate, "isolate", "none", "")
+	fs.StringVar(&o.maxMemStr, "max-memory", "", "")
+	fs.IntVar(&o.workers, "workers", 0, "")
 	return fs
 }
 
@@ -206,6 +216,9 @@ func (o *runOptions) validate() error {
 	}
 	if o.resume && o.resumeFailed {
 		return usagef("--resume and --resume-failed cannot be used together")
+	}
+	if err := o.validateContainment(); err != nil {
+		return err
 	}
 	halt, err := parseHalt(o.haltSpec)
 	if err != nil {
@@ -315,4 +328,47 @@ func readVarsFile(path string) ([]vm.Variable, error) {
 
 func permissions(o *runOptions) (builtins.Permissions, error) {
 	return permissionsFrom(o.allowNet, o.allowRead, o.allowWrit, o.allowAll)
+}
+
+// minMaxMemory is the smallest --max-memory accepted: a worker process
+// holds about 10 MiB before any script runs.
+const minMaxMemory = 32 << 20
+
+// validateContainment checks --isolate, --max-memory and --workers.
+func (o *runOptions) validateContainment() error {
+	switch o.isolate {
+	case "none", "process":
+	default:
+		return usagef("--isolate %q: want none or process", o.isolate)
+	}
+	if o.maxMemStr != "" {
+		n, err := parseSize(o.maxMemStr)
+		if err != nil {
+			return usagef("--max-memory %q: %v", o.maxMemStr, err)
+		}
+		if n < minMaxMemory {
+			return usagef("--max-memory %s: must be at least %s (a worker process needs about 10MiB before any script runs)", o.maxMemStr, worker.FormatSize(minMaxMemory))
+		}
+		o.maxMemory = n
+		// A memory bound needs worker processes.
+		o.isolate = "process"
+	}
+	if o.workers < 0 {
+		return usagef("--workers %d: must not be negative", o.workers)
+	}
+	if o.workers > 0 && o.isolate != "process" {
+		return usagef("--workers needs --isolate process (or --max-memory)")
+	}
+	return nil
+}
+
+// processes is how many worker processes to run, and how many runspaces
+// each hosts, so that together they host the throttle.
+func (o *runOptions) processes() (procs, perProcess int) {
+	procs = o.workers
+	if procs == 0 {
+		procs = min(o.throttle, runtime.NumCPU())
+	}
+	procs = min(procs, o.throttle)
+	return procs, (o.throttle + procs - 1) / procs
 }

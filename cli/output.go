@@ -156,6 +156,8 @@ func (o *output) messages(r *vm.Result) {
 		line("stopped", msg)
 	case vm.InvalidInput:
 		line("invalid input", msg)
+	case vm.MemoryLimit:
+		line("memory limit", msg+" (raise --max-memory)")
 	}
 }
 

@@ -21,6 +21,7 @@ const durationSamples = 10_000
 type summary struct {
 	total, succeeded, errors, exceptions, timeouts, stopped, invalid int
 	retried, skipped, records                                        int
+	memoryLimit                                                      int
 	wall                                                             time.Duration
 	maxDuration                                                      time.Duration
 	samples                                                          []time.Duration
@@ -48,6 +49,8 @@ func (s *summary) add(r *vm.Result) {
 		s.stopped++
 	case vm.InvalidInput:
 		s.invalid++
+	case vm.MemoryLimit:
+		s.memoryLimit++
 	}
 	if r.Attempts > 1 {
 		s.retried++
@@ -88,6 +91,7 @@ type summaryJSON struct {
 	Timeouts     int     `json:"timeouts"`
 	Stopped      int     `json:"stopped"`
 	InvalidInput int     `json:"invalidInput"`
+	MemoryLimit  int     `json:"memoryLimit"`
 	Retried      int     `json:"retried"`
 	Skipped      int     `json:"skipped"`
 	Records      int     `json:"records"`
@@ -113,7 +117,7 @@ func (s *summary) doc() summaryJSON {
 	}
 	return summaryJSON{
 		Total: s.total, Succeeded: s.succeeded, Errors: s.errors, Exceptions: s.exceptions,
-		Timeouts: s.timeouts, Stopped: s.stopped, InvalidInput: s.invalid, Retried: s.retried,
+		Timeouts: s.timeouts, Stopped: s.stopped, InvalidInput: s.invalid, MemoryLimit: s.memoryLimit, Retried: s.retried,
 		Skipped: s.skipped, Records: s.records, SuccessRate: rate, WallMs: ms(s.wall), ItemsPerSec: perSec,
 		P50Ms: ms(p50), P95Ms: ms(p95), MaxMs: ms(s.maxDuration),
 	}
@@ -131,6 +135,9 @@ func (s *summary) print(w io.Writer) {
   invalid input  %d
   retried        %d
 `, d.Total, d.Succeeded, d.Errors, d.Exceptions, d.Timeouts, d.Stopped, d.InvalidInput, d.Retried)
+	if d.MemoryLimit > 0 {
+		fmt.Fprintf(w, "  memory limit   %d\n", d.MemoryLimit)
+	}
 	if d.Records != d.Total {
 		fmt.Fprintf(w, "  records        %d (in batches)\n", d.Records)
 	}

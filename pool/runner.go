@@ -46,6 +46,10 @@ type RunnerConfig struct {
 	// Grace is how long an item may run past its timeout, or past the
 	// cancellation of its run, before it is abandoned.
 	Grace time.Duration
+	// OnAbandon, when set, is called (from the runner's goroutine) each
+	// time a runspace is abandoned in native code: its goroutine still
+	// runs, so a worker process may want to be replaced.
+	OnAbandon func() `json:"-"`
 }
 
 // An Engine makes the runners of a pool.
@@ -157,6 +161,9 @@ func (r *localRunner) wait(j *job) (next int, finished bool) {
 		case <-tick:
 		}
 		if i, res, ok := r.ex.abandonIfStuck(timeout, r.cfg.Grace, stopAt); ok {
+			if r.cfg.OnAbandon != nil {
+				r.cfg.OnAbandon()
+			}
 			j.out[i] = res
 			j.ended(i)
 			return i + 1, false

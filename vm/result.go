@@ -26,6 +26,9 @@ const (
 	// the runspace for a json.RawMessage that is not JSON); the item's
 	// function was not called.
 	InvalidInput Status = "InvalidInput"
+	// MemoryLimit: the item's worker process passed its memory limit, and
+	// run again alone in a new worker it passed it again.
+	MemoryLimit Status = "MemoryLimit"
 )
 
 // ErrorInfo describes an exception: its message and JavaScript stack.

@@ -54,6 +54,7 @@ type Runspace struct {
 	watched   context.Context
 	stopWatch func() bool
 	fireMu    sync.Mutex
+	watchGen  uint64 // under fireMu: bumped when a fired watch is removed
 	fired     atomic.Bool
 	cur       *Result // the item being run; streams append to it
 
@@ -304,9 +305,17 @@ func (r *Runspace) watch(ctx context.Context) {
 	if ctx.Done() == nil {
 		return // never cancelled
 	}
+	r.fireMu.Lock()
+	gen := r.watchGen
+	r.fireMu.Unlock()
 	r.stopWatch = context.AfterFunc(ctx, func() {
 		r.fireMu.Lock()
 		defer r.fireMu.Unlock()
+		if r.watchGen != gen {
+			// Unwatched after the callback started and before it got
+			// here: the runtime has moved on to another context.
+			return
+		}
 		r.fired.Store(true)
 		r.rt.Interrupt(context.Cause(ctx))
 	})
@@ -318,7 +327,10 @@ func (r *Runspace) watch(ctx context.Context) {
 // item already marked the runspace broken.
 func (r *Runspace) unwatch() {
 	if r.stopWatch != nil && !r.stopWatch() {
-		r.fireMu.Lock() // wait for the callback to finish
+		// The callback has started: wait for it to finish, or make it
+		// do nothing if it has not taken the lock yet.
+		r.fireMu.Lock()
+		r.watchGen++
 		r.fireMu.Unlock()
 		if !r.broken {
 			r.rt.ClearInterrupt()

@@ -18,7 +18,11 @@ type Script struct {
 	name string // as given: a file path or "-e"
 	dir  string // absolute directory that relative requires start from
 	prog *goja.Program
+	src  string // the source, for worker processes that compile it again
 }
+
+// Source returns the script's source text.
+func (s *Script) Source() string { return s.src }
 
 // Name returns the name the script was compiled under: its path, or "-e".
 func (s *Script) Name() string { return s.name }
@@ -71,7 +75,7 @@ func Compile(name, dir, src string) (*Script, error) {
 	if err != nil {
 		return nil, compileError(name, src, err)
 	}
-	return &Script{name: name, dir: absDir, prog: prog}, nil
+	return &Script{name: name, dir: absDir, prog: prog, src: src}, nil
 }
 
 // CompileFile reads and compiles the script at path.
