@@ -53,7 +53,9 @@ Pool:
       --min N               runspaces created before any input (default 0)
       --fresh               a new runspace per item: nothing survives between
                             items (slower); by default runspaces are reused
-      --timeout DURATION    stop an item that runs longer (e.g. 500ms, 5s)
+      --timeout DURATION    stop an item that runs longer (e.g. 500ms, 5s); an
+                            item stuck in native code still gets its Timeout
+                            result 1s later, and its runtime is abandoned
   -k, --keep-order          output in input order (bounded reorder window)
 
 Input and output:
@@ -101,6 +103,18 @@ Long runs:
                             may take to finish before they are stopped
                             (default 5s); a second Ctrl-C stops them at once
 
+Containment (goja cannot bound a script's memory; processes can):
+      --isolate MODE        none: runspaces are goroutines of this process
+                            (default, fastest); process: they live in worker
+                            processes (rsh re-executed) that are killed and
+                            replaced when an item exhausts memory, crashes or
+                            is stuck, without losing any other item
+      --max-memory SIZE     bound each worker process (e.g. 512MiB, 2GiB;
+                            implies --isolate process); an item that passes
+                            it, again when run alone, ends as MemoryLimit
+      --workers N           worker processes (default: min(throttle, CPUs));
+                            the throttle's runspaces are spread over them
+
 Permissions (everything is denied unless allowed):
       --allow-net[=HOST,...]    network; HOST is a name, IP, CIDR or HOST:PORT
       --allow-read[=PATH,...]   reading files under PATHs
@@ -110,7 +124,8 @@ Permissions (everything is denied unless allowed):
   with "=": "--allow-read ." reads "." as an input FILE.
 
 Statuses of an item: Success, Error (writeError was called), Exception (it
-threw), Timeout, Stopped (the run was interrupted), InvalidInput.
+threw), Timeout, Stopped (the run was interrupted), InvalidInput, MemoryLimit
+(its worker passed --max-memory).
 
 Exit status: 0 every item succeeded, 1 some item did not (or --halt
 stopped the run), 2 usage error or the script failed to compile or
@@ -123,4 +138,5 @@ Examples:
   rsh run job.js big.txt --joblog job.log --resume
   rsh run examples/filesizes.js --allow-read=. <<< '"."'
   rsh run -e 'async (u) => { await sleep(100); return u }' -t 100 urls.txt
+  rsh run untrusted.js --max-memory 512MiB --timeout 10s items.txt
 `

@@ -321,6 +321,11 @@ func (p *proc) classify(waitErr error) death {
 		// limit (the Go runtime's, or the race detector's own).
 		d.memory = true
 	}
+	if ps := p.cmd.ProcessState; ps != nil {
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > 0 {
+			d.reason += fmt.Sprintf("; its peak resident memory was %s", FormatSize(ru.Maxrss<<10))
+		}
+	}
 	return d
 }
 
@@ -657,6 +662,8 @@ func FormatSize(n int64) string {
 		return fmt.Sprintf("%dGiB", n>>30)
 	case n%(1<<20) == 0:
 		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
 	case n%(1<<10) == 0:
 		return fmt.Sprintf("%dKiB", n>>10)
 	}
