@@ -43,6 +43,11 @@ func run() int {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(signals)
+	// A reader that goes away (rsh run ... | head -1) makes writes to
+	// stdout fail with EPIPE, which cli turns into a clean stop, instead
+	// of killing the process with SIGPIPE. Notify, unlike Ignore, is not
+	// inherited by the processes rsh starts.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	env := cli.Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		StdinIsTerminal:  term.IsTerminal(int(os.Stdin.Fd())),

@@ -46,15 +46,18 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"listen":     cmdListen,
-			"sum":        cmdSum,
-			"lines":      cmdLines,
-			"waitfile":   cmdWaitFile,
-			"seq":        cmdSeq,
-			"joblogonce": cmdJoblogOnce,
-			"filemode":   cmdFileMode,
-			"waitjob":    cmdWaitJob,
-			"waitdaemon": cmdWaitDaemon,
+			"listen":      cmdListen,
+			"sum":         cmdSum,
+			"lines":       cmdLines,
+			"waitfile":    cmdWaitFile,
+			"seq":         cmdSeq,
+			"joblogonce":  cmdJoblogOnce,
+			"waitlines":   cmdWaitLines,
+			"joblogcheck": cmdJoblogCheck,
+			"sameitems":   cmdSameItems,
+			"filemode":    cmdFileMode,
+			"waitjob":     cmdWaitJob,
+			"waitdaemon":  cmdWaitDaemon,
 		},
 	})
 }
@@ -260,4 +263,118 @@ func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("the daemon did not come up")
+}
+
+// waitlines FILE N waits (up to a minute) until FILE has at least N lines.
+func cmdWaitLines(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitlines FILE N")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		data, _ := os.ReadFile(ts.MkAbs(args[0]))
+		if strings.Count(string(data), "\n") >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitlines: %s never had %d lines", args[0], want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// joblogcheck LOG OUT INPUT [BATCH] checks a job log against the input
+// file it was made from (in --in auto, in batches of BATCH lines if given)
+// and the output file of the runs, for a script whose output lines are its
+// input lines (single words, such as numbers): each log line's seq is the position of the input (or batch)
+// that its hash names; no seq succeeded twice; and every item the log says
+// succeeded has its output in OUT (the log never claims lost output).
+func cmdJoblogCheck(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 || len(args) > 4 {
+		ts.Fatalf("usage: joblogcheck LOG OUT INPUT [BATCH]")
+	}
+	size := 1
+	if len(args) == 4 {
+		var err error
+		size, err = strconv.Atoi(args[3])
+		ts.Check(err)
+	}
+	type group struct {
+		hash  string
+		lines []string
+	}
+	bySeq := map[int64]group{}
+	in := strings.Fields(readFile(ts, args[2]))
+	for i := 0; i < len(in); i += size {
+		lines := in[i:min(i+size, len(in))]
+		var raws []string
+		for _, l := range lines {
+			raw, err := json.Marshal(l)
+			ts.Check(err)
+			if json.Valid([]byte(l)) {
+				raw = []byte(l)
+			}
+			raws = append(raws, string(raw))
+		}
+		input := raws[0]
+		if size > 1 {
+			input = "[" + strings.Join(raws, ",") + "]"
+		}
+		sum := sha256.Sum256([]byte(input))
+		bySeq[int64(i+1)] = group{hex.EncodeToString(sum[:16]), lines}
+	}
+	out := map[string]int{}
+	for _, l := range strings.Fields(readFile(ts, args[1])) {
+		out[l]++
+	}
+	claimed := map[string]int{}
+	succeeded := map[int64]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(readFile(ts, args[0])), "\n") {
+		var e struct {
+			Seq          int64
+			Hash, Status string
+		}
+		ts.Check(json.Unmarshal([]byte(line), &e))
+		g, ok := bySeq[e.Seq]
+		if !ok || g.hash != e.Hash {
+			ts.Fatalf("job log line %s: seq %d is not the position of that input", line, e.Seq)
+		}
+		if e.Status != "Success" {
+			continue
+		}
+		if succeeded[e.Seq] {
+			ts.Fatalf("seq %d succeeded twice in the job log", e.Seq)
+		}
+		succeeded[e.Seq] = true
+		for _, l := range g.lines {
+			claimed[l]++
+		}
+	}
+	for l, n := range claimed {
+		if out[l] < n {
+			ts.Fatalf("the job log claims %d success(es) of %s, but %s has %d output(s) of it", n, l, args[1], out[l])
+		}
+	}
+}
+
+// sameitems OUT INPUT checks that the lines of OUT are those of INPUT, each
+// as many times, in any order (lines are single words, such as numbers).
+func cmdSameItems(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sameitems OUT INPUT")
+	}
+	count := map[string]int{}
+	for _, l := range strings.Fields(readFile(ts, args[0])) {
+		count[l]++
+	}
+	for _, l := range strings.Fields(readFile(ts, args[1])) {
+		count[l]--
+	}
+	for l, n := range count {
+		if n != 0 {
+			ts.Fatalf("%s has %s %d time(s) more than %s", args[0], l, n, args[1])
+		}
+	}
 }

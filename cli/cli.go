@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/runspaces/rsh/pool"
@@ -20,10 +21,17 @@ import (
 
 // Exit codes; see DESIGN.md.
 const (
-	ExitOK          = 0
+	ExitOK = 0
+	// ExitItemsFailed is also the code of a run stopped because its
+	// output, job log or summary could not be written.
 	ExitItemsFailed = 1
 	ExitUsage       = 2
 	ExitInterrupted = 130
+	// ExitBrokenPipe ends a run whose reader went away (rsh run ... |
+	// head -1): 128+SIGPIPE, the status a shell reports for any other
+	// command stopped that way, so pipelines (and set -o pipefail) treat
+	// rsh like them; not 0, because items were left unrun.
+	ExitBrokenPipe = 141
 )
 
 // Env is what the command reads and writes: its standard streams. Tests
@@ -135,11 +143,11 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return fail(err)
 	}
-	var done map[string]vm.Status
+	var resume *resumeLog
 	var jl *joblog
 	if o.joblog != "" {
 		if o.resume || o.resumeFailed {
-			if done, err = readJoblog(o.joblog); err != nil {
+			if resume, err = readJoblog(o.joblog, o.resumeFailed); err != nil {
 				return fail(err)
 			}
 		}
@@ -221,7 +229,16 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		bar = newProgress(env.Stderr, total)
 		env.Stderr = bar.clearFor(env.Stderr)
 	}
-	out := newOutput(env, o)
+	// A write that fails (stdout, the job log) stops the run at once: it
+	// is reported (unless the reader just went away) and nothing more is
+	// claimed. See output.
+	out := newOutput(env, o, jl, func(err error) {
+		if !errors.Is(err, syscall.EPIPE) {
+			fmt.Fprintf(env.Stderr, "rsh: %v; stopping\n", err)
+		}
+		startDrain()
+		cancel()
+	})
 	defer out.close()
 
 	items := in.items()
@@ -229,8 +246,8 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		items = batched(items, o.batchSize)
 	}
 	var skipped atomic.Int64
-	if done != nil {
-		items = resumed(items, done, o.resumeFailed, &skipped)
+	if resume != nil {
+		items = resume.filter(items, o.resumeFailed, &skipped)
 	}
 
 	// --halt is judged as each item ends, in the goroutine that ran it, so
@@ -261,12 +278,6 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	for res := range p.Run(ctx, items, runOpts...) {
 		counts.add(res)
 		out.result(res)
-		if jl != nil {
-			if err := jl.write(res); err != nil && !halted.Swap(true) {
-				fmt.Fprintf(env.Stderr, "rsh: --joblog: %v; stopping\n", err)
-				cancel()
-			}
-		}
 		if bar != nil {
 			status := ""
 			if n := len(res.Progress); n > 0 {
@@ -280,7 +291,13 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	if bar != nil {
 		bar.finish()
 	}
-	out.flush()
+	outErr := out.close()
+	if jl != nil && outErr == nil {
+		if err := jl.close(); err != nil {
+			outErr = &writeError{what: "writing the job log " + o.joblog, err: err}
+			fmt.Fprintf(env.Stderr, "rsh: %v\n", outErr)
+		}
+	}
 	readErr := in.err()
 	if readErr != nil {
 		fmt.Fprintf(env.Stderr, "rsh: reading input: %v\n", readErr)
@@ -288,16 +305,24 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	if o.summary || bar != nil {
 		counts.print(env.Stderr)
 	}
+	var summaryErr error
 	if o.summaryJSON != "" {
-		if err := counts.writeJSON(o.summaryJSON); err != nil {
-			fmt.Fprintf(env.Stderr, "rsh: %v\n", err)
+		if summaryErr = counts.writeJSON(o.summaryJSON); summaryErr != nil {
+			fmt.Fprintf(env.Stderr, "rsh: %v\n", summaryErr)
 		}
 	}
 	switch {
-	case interrupted.Load() || ctx.Err() != nil && !halted.Load():
+	case interrupted.Load():
 		fmt.Fprintln(env.Stderr, "rsh: interrupted")
 		return ExitInterrupted
-	case readErr != nil || halted.Load() || counts.failed() > 0:
+	case errors.Is(outErr, syscall.EPIPE):
+		return ExitBrokenPipe
+	case outErr != nil:
+		return ExitItemsFailed
+	case ctx.Err() != nil && !halted.Load():
+		fmt.Fprintln(env.Stderr, "rsh: interrupted")
+		return ExitInterrupted
+	case readErr != nil || halted.Load() || counts.failed() > 0 || summaryErr != nil:
 		return ExitItemsFailed
 	}
 	return ExitOK

@@ -85,10 +85,13 @@ Long runs:
                             durations (p50/p95/max) to stderr
       --summary-json FILE   write the same summary as JSON
       --joblog FILE         append one JSON line per finished item: seq,
-                            input hash, status, attempts, duration, start
+                            input hash, status, attempts, duration, start;
+                            written only after the item's output
       --resume              with --joblog: skip items whose input already
                             succeeded in the log (matched by input, not
-                            position); run the rest
+                            position; an input that appears k times runs
+                            until it has k successes); run the rest under
+                            their original seqs
       --resume-failed       with --joblog: run only the items that are in
                             the log without having succeeded
       --retries N           run an item that threw or timed out again, up
@@ -128,8 +131,9 @@ threw), Timeout, Stopped (the run was interrupted), InvalidInput, MemoryLimit
 (its worker passed --max-memory).
 
 Exit status: 0 every item succeeded, 1 some item did not (or --halt
-stopped the run), 2 usage error or the script failed to compile or
-initialise, 130 interrupted by SIGINT or SIGTERM.
+stopped the run, or the output, job log or summary could not be written),
+2 usage error or the script failed to compile or initialise, 130
+interrupted by SIGINT or SIGTERM, 141 the reader of stdout went away.
 
 Examples:
   seq 1 100 | rsh run -e '(n) => n * n' --throttle 10

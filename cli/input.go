@@ -11,7 +11,6 @@ import (
 	"iter"
 	"os"
 	"sync"
-	"sync/atomic"
 
 	"github.com/runspaces/rsh/pool"
 	"github.com/runspaces/rsh/vm"
@@ -362,33 +361,5 @@ func batched(seq iter.Seq[pool.Item], size int) iter.Seq[pool.Item] {
 			}
 		}
 		flush()
-	}
-}
-
-// resumed drops the items the job log says are done: with onlyFailed
-// false (--resume), those that succeeded; with onlyFailed true
-// (--resume-failed), all but those logged without success. skipped counts
-// what was dropped.
-func resumed(seq iter.Seq[pool.Item], log map[string]vm.Status, onlyFailed bool, skipped *atomic.Int64) iter.Seq[pool.Item] {
-	return func(yield func(pool.Item) bool) {
-		for it := range seq {
-			raw := it.JSON()
-			status, seen := log[inputHash(raw)]
-			if !seen && !json.Valid(raw) {
-				// Logged as InvalidInput, with the text as a string.
-				status, seen = log[inputHash(vm.JSONString(string(raw)))]
-			}
-			skip := seen && status == vm.Success
-			if onlyFailed {
-				skip = !seen || status == vm.Success
-			}
-			if skip {
-				skipped.Add(int64(max(it.Count, 1)))
-				continue
-			}
-			if !yield(it) {
-				return
-			}
-		}
 	}
 }

@@ -242,7 +242,7 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 		if err != nil {
 			return failed(err)
 		}
-		out := newOutput(env, &runOptions{out: outMode, verbose: verbose, quiet: quiet})
+		out := newOutput(env, &runOptions{out: outMode, verbose: verbose, quiet: quiet}, nil, nil)
 		code := ExitOK
 		for _, r := range rs {
 			out.result(r)
@@ -250,7 +250,9 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 				code = ExitItemsFailed
 			}
 		}
-		out.close()
+		if err := out.close(); err != nil {
+			return failed(err)
+		}
 		return code
 	case "stop":
 		info, err := c.Stop(ctx, rest[0])

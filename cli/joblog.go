@@ -2,16 +2,20 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/runspaces/rsh/pool"
 	"github.com/runspaces/rsh/vm"
 )
 
@@ -19,86 +23,374 @@ import (
 //
 //	{"seq":7,"hash":"3f1c…","status":"Success","attempts":1,"durationMs":12.4,"startedAt":"…"}
 //
-// hash identifies the item by its input (a SHA-256 of the input as JSON,
-// 128 bits in hex), so --resume matches items by what they are, not where
-// they stand: reordered or extended input resumes correctly. Each line is
-// written with a single write as the item finishes, so a crash (even
-// kill -9) loses at most the items that were running.
+// seq is the item's position in the input (kept by --resume, so a seq
+// always names the same input as long as the input is the same). hash
+// identifies the item by its input (a SHA-256 of the input as JSON, 128
+// bits in hex), so --resume matches items by what they are, not where they
+// stand: reordered or extended input resumes correctly.
+//
+// Lines are written by output, never before the output of the items they
+// name has been written to stdout, and a group of them at once, with one
+// write: a crash (even kill -9) can lose output the log does not claim, but
+// the log never claims output that was lost.
 
-// inputHash is the job log's identity of an input.
-func inputHash(input json.RawMessage) string {
+// hashLen is how many bytes of an input's SHA-256 the job log keeps: 128
+// bits make an accidental collision between two inputs negligible even
+// over billions of items, at half the width of the whole sum.
+const hashLen = 16
+
+// inputKey is an input's identity in the job log: the first hashLen bytes
+// of the SHA-256 of its JSON.
+type inputKey [hashLen]byte
+
+func inputHash(input json.RawMessage) inputKey {
 	sum := sha256.Sum256(input)
-	return hex.EncodeToString(sum[:16])
+	return inputKey(sum[:hashLen])
 }
 
+// joblog is the job log file, open for appending.
 type joblog struct {
-	f   *os.File
-	buf []byte
+	f    *os.File
+	path string
 }
 
+// openJoblog opens (or creates) the job log for appending. A last line cut
+// short by a crash is ended first, so that the next line written starts a
+// line of its own instead of completing the broken one.
 func openJoblog(path string) (*joblog, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("--joblog %s: %w", path, err)
 	}
-	return &joblog{f: f}, nil
+	if err := endLastLine(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--joblog %s: %w", path, err)
+	}
+	return &joblog{f: f, path: path}, nil
 }
 
-// write appends r's line; it returns the write error, if any.
-func (j *joblog) write(r *vm.Result) error {
-	b := append(j.buf[:0], `{"seq":`...)
+// endLastLine writes a newline to f if it is not empty and does not end
+// with one.
+func endLastLine(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, fi.Size()-1); err != nil {
+		return err
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	_, err = f.Write([]byte{'\n'})
+	return err
+}
+
+// write appends lines (whole lines, each ending in a newline) with a
+// single write.
+func (j *joblog) write(lines []byte) error {
+	_, err := j.f.Write(lines)
+	return err
+}
+
+// close closes the file; closing it again does nothing.
+func (j *joblog) close() error {
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f = nil
+	return err
+}
+
+// appendJoblogLine appends r's job-log line to b; stamps formats the
+// start times.
+func appendJoblogLine(b []byte, r *vm.Result, stamps *timeStamps) []byte {
+	key := inputHash(r.Input)
+	b = append(b, `{"seq":`...)
 	b = strconv.AppendInt(b, r.Seq, 10)
 	b = append(b, `,"hash":"`...)
-	b = append(b, inputHash(r.Input)...)
+	b = hex.AppendEncode(b, key[:])
 	b = append(b, `","status":"`...)
 	b = append(b, r.Status...)
 	b = append(b, `","attempts":`...)
 	b = strconv.AppendInt(b, int64(r.Attempts), 10)
 	b = append(b, `,"durationMs":`...)
-	b = strconv.AppendFloat(b, float64(r.Duration.Microseconds())/1000, 'f', -1, 64)
+	b = appendMillis(b, r.Duration.Microseconds())
 	b = append(b, `,"startedAt":"`...)
-	b = r.StartedAt.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, "\"}\n"...)
-	j.buf = b
-	_, err := j.f.Write(b)
-	return err
+	b = stamps.append(b, r.StartedAt)
+	return append(b, "\"}\n"...)
 }
 
-func (j *joblog) close() error { return j.f.Close() }
-
-// joblogEntry is what resume needs from a line.
-type joblogEntry struct {
-	Hash   string    `json:"hash"`
-	Status vm.Status `json:"status"`
+// appendMillis appends us microseconds as milliseconds (12.4, 0.001, 3),
+// the way strconv.AppendFloat(b, float64(us)/1000, 'f', -1, 64) does for
+// anything under 70 years, without its cost.
+func appendMillis(b []byte, us int64) []byte {
+	if us < 0 {
+		b, us = append(b, '-'), -us
+	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	if frac == 0 {
+		return b
+	}
+	digits := [3]byte{byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
+	n := 3
+	for digits[n-1] == '0' {
+		n--
+	}
+	b = append(b, '.')
+	return append(b, digits[:n]...)
 }
 
-// readJoblog returns the last status logged for each input hash. A missing
-// file is an empty log; a line that does not parse (the last one, cut short
-// by a crash) is skipped.
-func readJoblog(path string) (map[string]vm.Status, error) {
+// timeStamps formats times as time.RFC3339Nano does, reusing the date and
+// time of day while the second and the location stay the same: items end
+// thousands of times a second, and formatting the whole time was a third of
+// what a job-log line cost. The zero value is ready to use.
+type timeStamps struct {
+	sec  int64
+	loc  *time.Location
+	head []byte // "2006-01-02T15:04:05" of sec in loc
+	zone []byte // "Z" or "-07:00"
+}
+
+// stampHeadLen is the length of the date and time of day in RFC 3339.
+const stampHeadLen = len("2006-01-02T15:04:05")
+
+func (s *timeStamps) append(b []byte, t time.Time) []byte {
+	if s.head == nil || t.Unix() != s.sec || t.Location() != s.loc {
+		whole := t.Add(-time.Duration(t.Nanosecond()))
+		f := whole.AppendFormat(nil, time.RFC3339)
+		if len(f) <= stampHeadLen || f[4] != '-' || f[10] != 'T' || f[16] != ':' {
+			// A year outside 0-9999: not worth a cache.
+			s.head = nil
+			return t.AppendFormat(b, time.RFC3339Nano)
+		}
+		s.sec, s.loc = t.Unix(), t.Location()
+		s.head, s.zone = f[:stampHeadLen], f[stampHeadLen:]
+	}
+	b = append(b, s.head...)
+	if ns := t.Nanosecond(); ns != 0 {
+		var digits [9]byte
+		for i := 8; i >= 0; i-- {
+			digits[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 9
+		for digits[n-1] == '0' {
+			n--
+		}
+		b = append(b, '.')
+		b = append(b, digits[:n]...)
+	}
+	return append(b, s.zone...)
+}
+
+// resumeLog is what --resume and --resume-failed need from a job log, in
+// memory proportional to the number of distinct inputs in it (not to its
+// lines): for each input, how many of its occurrences succeeded, and (for
+// --resume-failed) how many failed without succeeding later.
+//
+// An input that appears k times in the input is k items: the successes
+// logged for it are matched with its occurrences in input order, so a
+// resumed run runs it until it has k successes in all.
+type resumeLog struct {
+	done   map[inputKey]uint32 // successes not yet matched with an occurrence
+	failed map[inputKey]uint32 // --resume-failed: failed occurrences to run again
+}
+
+// failedAt names a failed item in the log by its input and its position;
+// a later success at the same position means it is failed no longer.
+type failedAt struct {
+	key inputKey
+	seq int64
+}
+
+// readJoblog reads the job log for a resumed run; withFailed also counts
+// the failed occurrences (--resume-failed). A missing file is an empty
+// log; a line that does not parse (the last one, cut short by a crash) is
+// skipped.
+func readJoblog(path string, withFailed bool) (*resumeLog, error) {
+	l := &resumeLog{done: map[inputKey]uint32{}}
+	if withFailed {
+		l.failed = map[inputKey]uint32{}
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return map[string]vm.Status{}, nil
+		return l, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--joblog %s: %w", path, err)
 	}
 	defer f.Close()
-	last := map[string]vm.Status{}
+	var failing map[failedAt]struct{}
+	if withFailed {
+		failing = map[failedAt]struct{}{}
+	}
 	br := bufio.NewReaderSize(f, readBufferSize)
+	var long []byte // a line longer than the buffer: not rsh's, but read whole
 	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			var e joblogEntry
-			if json.Unmarshal(line, &e) == nil && e.Hash != "" {
-				last[e.Hash] = e.Status
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long, line...)
+			continue
+		}
+		if long != nil {
+			line, long = append(long, line...), nil
+		}
+		if e, ok := parseJoblogLine(line); ok {
+			switch {
+			case e.success:
+				l.done[e.key]++
+				if failing != nil {
+					delete(failing, failedAt{e.key, e.seq})
+				}
+			case failing != nil:
+				failing[failedAt{e.key, e.seq}] = struct{}{}
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			return last, nil
+			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("--joblog %s: %w", path, err)
 		}
 	}
+	for at := range failing {
+		l.failed[at.key]++
+	}
+	return l, nil
+}
+
+// joblogEntry is what resume needs from a line.
+type joblogEntry struct {
+	key     inputKey
+	seq     int64
+	success bool
+}
+
+// joblogPrefix, joblogHash and joblogStatus are the fixed parts of the
+// lines rsh writes, in the order it writes them.
+const (
+	joblogPrefix = `{"seq":`
+	joblogHash   = `,"hash":"`
+	joblogStatus = `","status":"`
+)
+
+// cutPrefix is bytes.CutPrefix with a string prefix.
+func cutPrefix(b []byte, prefix string) ([]byte, bool) {
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return b, false
+	}
+	return b[len(prefix):], true
+}
+
+// parseJoblogLine reads a job-log line. Lines as rsh writes them are read
+// by position, without a JSON decoder (a resumed run may read millions);
+// anything else (a line edited by hand) is decoded as JSON. A line must be
+// whole, up to its closing brace.
+func parseJoblogLine(line []byte) (joblogEntry, bool) {
+	line = bytes.TrimRight(line, "\r\n")
+	if len(line) == 0 || line[len(line)-1] != '}' {
+		return joblogEntry{}, false
+	}
+	if e, ok := parseJoblogFast(line); ok {
+		return e, true
+	}
+	var v struct {
+		Seq    int64     `json:"seq"`
+		Hash   string    `json:"hash"`
+		Status vm.Status `json:"status"`
+	}
+	if json.Unmarshal(line, &v) != nil || hex.DecodedLen(len(v.Hash)) != hashLen {
+		return joblogEntry{}, false
+	}
+	e := joblogEntry{seq: v.Seq, success: v.Status == vm.Success}
+	if _, err := hex.Decode(e.key[:], []byte(v.Hash)); err != nil {
+		return joblogEntry{}, false
+	}
+	return e, true
+}
+
+// maxSeqDigits is the longest seq parseJoblogFast reads: 18 digits cannot
+// overflow an int64.
+const maxSeqDigits = 18
+
+func parseJoblogFast(line []byte) (joblogEntry, bool) {
+	var e joblogEntry
+	rest, ok := cutPrefix(line, joblogPrefix)
+	if !ok {
+		return e, false
+	}
+	i, seq := 0, int64(0)
+	for ; i < len(rest) && rest[i] >= '0' && rest[i] <= '9'; i++ {
+		seq = seq*10 + int64(rest[i]-'0')
+	}
+	if i == 0 || i > maxSeqDigits {
+		return e, false
+	}
+	if rest, ok = cutPrefix(rest[i:], joblogHash); !ok || len(rest) < 2*hashLen {
+		return e, false
+	}
+	if _, err := hex.Decode(e.key[:], rest[:2*hashLen]); err != nil {
+		return e, false
+	}
+	if rest, ok = cutPrefix(rest[2*hashLen:], joblogStatus); !ok {
+		return e, false
+	}
+	status, _, ok := bytes.Cut(rest, []byte{'"'})
+	if !ok {
+		return e, false
+	}
+	e.seq, e.success = seq, string(status) == string(vm.Success)
+	return e, true
+}
+
+// filter drops the items the job log says are done and numbers the others
+// with their position in the input (counting the dropped ones), so that a
+// resumed run reports each item under the seq an uninterrupted run would
+// have given it. With onlyFailed false (--resume) it drops the occurrences
+// that succeeded; with onlyFailed true (--resume-failed) it keeps only the
+// occurrences that failed and never succeeded. skipped counts the input
+// records dropped.
+func (l *resumeLog) filter(seq iter.Seq[pool.Item], onlyFailed bool, skipped *atomic.Int64) iter.Seq[pool.Item] {
+	return func(yield func(pool.Item) bool) {
+		var pos int64 // input records before the item
+		for it := range seq {
+			records := int64(max(it.Count, 1))
+			it.Seq = pos + 1
+			pos += records
+			if !l.take(it.JSON(), onlyFailed) {
+				skipped.Add(records)
+				continue
+			}
+			if !yield(it) {
+				return
+			}
+		}
+	}
+}
+
+// take reports whether an occurrence of the input raw is to run, and
+// counts it against the log.
+func (l *resumeLog) take(raw json.RawMessage, onlyFailed bool) bool {
+	key := inputHash(raw)
+	if l.done[key] == 0 && l.failed[key] == 0 && !json.Valid(raw) {
+		// An input that is not JSON is logged as InvalidInput with its
+		// text as a JSON string.
+		key = inputHash(vm.JSONString(string(raw)))
+	}
+	if n := l.done[key]; n > 0 {
+		l.done[key] = n - 1
+		return false
+	}
+	if !onlyFailed {
+		return true
+	}
+	if n := l.failed[key]; n > 0 {
+		l.failed[key] = n - 1
+		return true
+	}
+	return false
 }

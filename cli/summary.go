@@ -169,7 +169,7 @@ func (s *summary) writeJSON(path string) error {
 		return err
 	}
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("--summary-json %s: %w", path, err)
+		return fmt.Errorf("--summary-json %s: %w", path, withoutPath(err))
 	}
 	return nil
 }

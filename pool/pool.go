@@ -127,6 +127,11 @@ type Item struct {
 	// by Count, so a result's Seq is the position of its first record, and
 	// its BatchSize is Count.
 	Count int
+	// Seq, when positive, is the item's seq (the position of its first
+	// record) instead of the next number, for a caller that leaves items
+	// out but keeps the others' positions (a resumed run); items after it
+	// without a Seq are numbered on from there.
+	Seq int64
 }
 
 // Pool runs items on runspaces. It is safe for concurrent use; several runs
@@ -456,6 +461,9 @@ func (q *queue) take() (batch, bool) {
 	b := batch{ordinal: q.ordinal + 1, items: items, seqs: make([]int64, len(items))}
 	q.ordinal += int64(len(items))
 	for i, it := range items {
+		if it.Seq > 0 {
+			q.seq = it.Seq - 1
+		}
 		b.seqs[i] = q.seq + 1
 		q.seq += int64(max(it.Count, 1))
 	}

@@ -1,0 +1,368 @@
+package cli
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/runspaces/rsh/pool"
+	"github.com/runspaces/rsh/vm"
+)
+
+// A line parses back to what was written, whether rsh wrote it or it was
+// edited by hand; a line cut short anywhere (a crash in mid-write) does not
+// parse at all.
+func TestParseJoblogLine(t *testing.T) {
+	r := &vm.Result{Seq: 1234, Input: json.RawMessage(`"host7"`), Status: vm.Exception, Attempts: 2,
+		Duration: 12400 * time.Microsecond, StartedAt: time.Date(2025, 3, 4, 5, 6, 7, 8000, time.UTC)}
+	line := appendJoblogLine(nil, r, &timeStamps{})
+	want := joblogEntry{key: inputHash(r.Input), seq: 1234, success: false}
+	if e, ok := parseJoblogLine(line); !ok || e != want {
+		t.Fatalf("%s: parsed %+v %v, want %+v", line, e, ok, want)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(line, &doc); err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	if doc["durationMs"] != 12.4 || doc["startedAt"] != "2025-03-04T05:06:07.000008Z" || doc["attempts"] != 2.0 {
+		t.Errorf("line %s", line)
+	}
+	for i := 1; i < len(line)-1; i++ {
+		if e, ok := parseJoblogLine(line[:i]); ok {
+			t.Errorf("%q (cut at %d) parsed as %+v", line[:i], i, e)
+		}
+	}
+	h := hex.EncodeToString(want.key[:])
+	edited := `{ "status": "Success", "hash": "` + h + `", "seq": 9 }`
+	if e, ok := parseJoblogLine([]byte(edited)); !ok || e != (joblogEntry{key: want.key, seq: 9, success: true}) {
+		t.Errorf("%s: parsed %+v %v", edited, e, ok)
+	}
+	for _, bad := range []string{`{"seq":1,"hash":"abc","status":"Success"}`, `{"seq":1,"hash":"` + h[:30] + `zz","status":"Success"}`, `not json}`} {
+		if e, ok := parseJoblogLine([]byte(bad)); ok {
+			t.Errorf("%s parsed as %+v", bad, e)
+		}
+	}
+}
+
+// timeStamps writes exactly what time.RFC3339Nano does, in any location,
+// across seconds, and outside the years it caches.
+func TestTimeStamps(t *testing.T) {
+	kolkata := time.FixedZone("IST", 5*3600+1800)
+	west := time.FixedZone("", -7*3600)
+	var s timeStamps
+	base := time.Date(2025, 12, 31, 23, 59, 58, 0, time.UTC)
+	for _, loc := range []*time.Location{time.UTC, kolkata, west, time.Local, time.UTC} {
+		for _, ns := range []int{0, 1, 10, 120, 999_999_999, 500_000_000, 1_000_000_000, 1_000_000_001, 2_345_600_000} {
+			tm := base.Add(time.Duration(ns)).In(loc)
+			if got, want := string(s.append(nil, tm)), tm.Format(time.RFC3339Nano); got != want {
+				t.Errorf("%v: %s, want %s", tm, got, want)
+			}
+		}
+	}
+	for _, tm := range []time.Time{{}, time.Date(10000, 1, 1, 0, 0, 0, 5, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Now()} {
+		if got, want := string(s.append([]byte("x"), tm)), "x"+tm.Format(time.RFC3339Nano); got != want {
+			t.Errorf("%s, want %s", got, want)
+		}
+	}
+}
+
+// appendMillis writes what strconv.AppendFloat does for microseconds over
+// a thousand, for any duration under 70 years (2^41 ms, where a float64
+// still tells 0.001 ms apart).
+func TestAppendMillis(t *testing.T) {
+	for _, us := range []int64{0, 1, 10, 100, 999, 1000, 1001, 12400, 123456789, -1500, 1<<41*1000 - 1} {
+		got := string(appendMillis(nil, us))
+		want := strconv.FormatFloat(float64(us)/1000, 'f', -1, 64)
+		if got != want {
+			t.Errorf("%d µs: %s, want %s", us, got, want)
+		}
+	}
+}
+
+// writeLog writes a job log with a line per result.
+func writeLog(t testing.TB, path string, results []*vm.Result) {
+	t.Helper()
+	var b []byte
+	var stamps timeStamps
+	for _, r := range results {
+		b = appendJoblogLine(b, r, &stamps)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// numbered turns values into items, as the input reader would.
+func numbered(values ...string) []pool.Item {
+	items := make([]pool.Item, len(values))
+	for i, v := range values {
+		items[i] = pool.Item{Value: v}
+	}
+	return items
+}
+
+// runResumed passes items through a resume filter on the log at path and
+// returns the seq and value of each item that is to run.
+func runResumed(t *testing.T, path string, onlyFailed bool, items []pool.Item) (run []string, skipped int64) {
+	t.Helper()
+	l, err := readJoblog(path, onlyFailed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	seq := func(yield func(pool.Item) bool) {
+		for _, it := range items {
+			if !yield(it) {
+				return
+			}
+		}
+	}
+	for it := range l.filter(seq, onlyFailed, &n) {
+		v := it.Value
+		if raw, ok := v.(json.RawMessage); ok {
+			v = string(raw)
+		}
+		run = append(run, fmt.Sprintf("%d:%v", it.Seq, v))
+	}
+	return run, n.Load()
+}
+
+func result(seq int64, input string, status vm.Status) *vm.Result {
+	return &vm.Result{Seq: seq, Input: vm.JSONString(input), Status: status, Attempts: 1}
+}
+
+// An input that appears k times is k items: the successes in the log are
+// matched with its occurrences in input order, and what remains runs under
+// its own position.
+func TestResumeCountsOccurrences(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	writeLog(t, path, []*vm.Result{
+		result(1, "same", vm.Success), result(2, "other", vm.Exception), result(3, "same", vm.Success),
+	})
+	items := numbered("same", "other", "same", "same", "new", "same")
+	run, skipped := runResumed(t, path, false, items)
+	if got := strings.Join(run, " "); got != "2:other 4:same 5:new 6:same" || skipped != 2 {
+		t.Errorf("--resume ran %q, skipped %d", got, skipped)
+	}
+	// --resume-failed: only the occurrence that failed.
+	run, skipped = runResumed(t, path, true, items)
+	if got := strings.Join(run, " "); got != "2:other" || skipped != 5 {
+		t.Errorf("--resume-failed ran %q, skipped %d", got, skipped)
+	}
+}
+
+// --resume-failed runs each failed occurrence once, and not one that
+// failed and then succeeded at the same position.
+func TestResumeFailedOccurrences(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	writeLog(t, path, []*vm.Result{
+		result(1, "x", vm.Exception), result(2, "x", vm.Timeout), result(3, "x", vm.Exception),
+		result(1, "x", vm.Exception), // failed again on a first --resume-failed
+		result(2, "x", vm.Success),
+	})
+	run, _ := runResumed(t, path, true, numbered("x", "x", "x", "x"))
+	if got := strings.Join(run, " "); got != "2:x 3:x" {
+		t.Errorf("--resume-failed ran %q, want the two occurrences still failed", got)
+	}
+}
+
+// Batches keep the position of their first record, counting the records
+// of the batches skipped before them.
+func TestResumeBatchSeqs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	batch := func(vals ...string) pool.Item {
+		raw := json.RawMessage(`["` + strings.Join(vals, `","`) + `"]`)
+		return pool.Item{Value: raw, Input: raw, Count: len(vals)}
+	}
+	items := []pool.Item{batch("a", "b", "c"), batch("d", "e", "f"), batch("g")}
+	writeLog(t, path, []*vm.Result{{Seq: 4, Input: items[1].Input, Status: vm.Success, BatchSize: 3}})
+	run, skipped := runResumed(t, path, false, items)
+	if got := strings.Join(run, " "); got != `1:["a","b","c"] 7:["g"]` || skipped != 3 {
+		t.Errorf("ran %s, skipped %d", got, skipped)
+	}
+}
+
+// A line that is not JSON was logged as a JSON string (InvalidInput), and
+// is found as one.
+func TestResumeInvalidInput(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	writeLog(t, path, []*vm.Result{result(1, "{nope", vm.InvalidInput)})
+	raw := json.RawMessage("{nope")
+	run, _ := runResumed(t, path, true, []pool.Item{{Value: raw, Input: raw}, {Value: "fine"}})
+	if got := strings.Join(run, " "); got != "1:{nope" {
+		t.Errorf("--resume-failed ran %q", got)
+	}
+}
+
+// Opening a job log whose last line was cut short ends that line, so the
+// next line is whole and the cut one is skipped.
+func TestJoblogTornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	writeLog(t, path, []*vm.Result{result(1, "a", vm.Success), result(2, "b", vm.Success)})
+	data, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, data[:len(data)-20], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j, err := openJoblog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.write(appendJoblogLine(nil, result(3, "c", vm.Success), &timeStamps{})); err != nil {
+		t.Fatal(err)
+	}
+	j.close()
+	run, _ := runResumed(t, path, false, numbered("a", "b", "c"))
+	if got := strings.Join(run, " "); got != "2:b" {
+		t.Errorf("after a torn line, --resume ran %q, want only the torn one (2:b)", got)
+	}
+}
+
+// bytesPerDistinctInput bounds the memory a loaded job log holds per
+// distinct input: a 16-byte key and a count in a hash map, with the map's
+// slack. A map of strings holding the whole lines, as resume used to,
+// takes several times this.
+const bytesPerDistinctInput = 64
+
+// Loading a job log holds memory in proportion to its distinct inputs,
+// not to its lines.
+func TestReadJoblogMemory(t *testing.T) {
+	const n = 100_000
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name     string
+		distinct int
+	}{{"distinct", n}, {"repeated", 1}} {
+		path := filepath.Join(dir, tc.name)
+		writeJoblogLines(t, path, n, tc.distinct)
+		held := heldBy(func() any {
+			l, err := readJoblog(path, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l.done) != tc.distinct {
+				t.Fatalf("%d inputs, want %d", len(l.done), tc.distinct)
+			}
+			return l
+		})
+		if limit := uint64(bytesPerDistinctInput*tc.distinct + 64<<10); held > limit {
+			t.Errorf("%s: %d lines held %d bytes, want at most %d", tc.name, n, held, limit)
+		}
+	}
+}
+
+// writeJoblogLines writes a job log of n successful items with distinct
+// different inputs among them.
+func writeJoblogLines(t testing.TB, path string, n, distinct int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	var stamps timeStamps
+	r := &vm.Result{Status: vm.Success, Attempts: 1, StartedAt: time.Now(), Duration: time.Millisecond}
+	for i := range n {
+		r.Seq = int64(i + 1)
+		r.Input = strconv.AppendInt(r.Input[:0], int64(i%distinct), 10)
+		b = appendJoblogLine(b, r, &stamps)
+		if len(b) > 1<<20 || i == n-1 {
+			if _, err := f.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			b = b[:0]
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// heldBy returns the heap that what f returns keeps alive.
+func heldBy(f func() any) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	v := f()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(v)
+	if after.HeapAlloc < before.HeapAlloc {
+		return 0
+	}
+	return after.HeapAlloc - before.HeapAlloc
+}
+
+// BenchmarkReadJoblog loads a job log of two million lines, of distinct
+// inputs and of one input repeated, and reports the heap the loaded log
+// holds, the peak heap while loading (sampled every millisecond) and all
+// that loading allocated.
+func BenchmarkReadJoblog(b *testing.B) {
+	const n = 2_000_000
+	dir := b.TempDir()
+	for _, tc := range []struct {
+		name     string
+		distinct int
+	}{{"distinct", n}, {"repeated", 1}} {
+		path := filepath.Join(dir, tc.name)
+		writeJoblogLines(b, path, n, tc.distinct)
+		b.Run(tc.name, func(b *testing.B) {
+			var held, peak, allocated uint64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				stop := make(chan struct{})
+				peaks := sampleHeap(stop)
+				l, err := readJoblog(path, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				close(stop)
+				runtime.ReadMemStats(&after)
+				allocated = after.TotalAlloc - before.TotalAlloc
+				if p := <-peaks; p > before.HeapAlloc {
+					peak = max(peak, p-before.HeapAlloc)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				held = after.HeapAlloc - min(before.HeapAlloc, after.HeapAlloc)
+				runtime.KeepAlive(l)
+			}
+			b.ReportMetric(float64(held)/(1<<20), "held-MB")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+			b.ReportMetric(float64(allocated)/(1<<20), "alloc-MB")
+		})
+	}
+}
+
+// sampleHeap samples the bytes of live and unswept heap objects every
+// millisecond until stop is closed, then sends the most it saw.
+func sampleHeap(stop <-chan struct{}) <-chan uint64 {
+	out := make(chan uint64, 1)
+	go func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var peak uint64
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			peak = max(peak, s[0].Value.Uint64())
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
+}
