@@ -350,7 +350,12 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 
 		throttle := p.opts.Throttle
 		results := make(chan delivery, throttle)
-		q := &queue{in: in, stop: stop, stopped: stopped, cost: newCostMeter()}
+		target, most := batchTarget, maxBatch
+		if bs, ok := p.engine.(BatchSizer); ok {
+			target, most = bs.BatchSize()
+			most = max(1, min(most, ReadAhead))
+		}
+		q := &queue{in: in, stop: stop, stopped: stopped, cost: newCostMeter(target, most)}
 		if p.opts.KeepOrder {
 			q.window = newSemaphore(p.opts.Window)
 		}

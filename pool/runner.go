@@ -57,6 +57,14 @@ type Engine interface {
 	NewRunner(ctx context.Context, cfg RunnerConfig) (Runner, error)
 }
 
+// BatchSizer may be implemented by an Engine whose runners pay a fixed
+// cost per Run call (a round trip to another process): the pool then aims
+// each batch at target run time, with at most most items (and never more
+// than ReadAhead), instead of its in-process defaults.
+type BatchSizer interface {
+	BatchSize() (target time.Duration, most int)
+}
+
 // LocalEngine returns the engine that runs items on runspaces of f in
 // this process (what a pool uses when Options.Engine is nil).
 func LocalEngine(f *vm.Factory) Engine { return localEngine{f} }

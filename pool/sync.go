@@ -50,10 +50,14 @@ func (s *semaphore) release(n int) {
 
 // costMeter keeps a moving average of how long an item takes, to size
 // batches.
-type costMeter struct{ ns atomic.Int64 }
+type costMeter struct {
+	ns     atomic.Int64
+	target time.Duration // what a batch aims to take
+	max    int           // the most items in a batch
+}
 
-func newCostMeter() *costMeter {
-	c := &costMeter{}
+func newCostMeter(target time.Duration, most int) *costMeter {
+	c := &costMeter{target: target, max: most}
 	c.ns.Store(int64(initialItemCost))
 	return c
 }
@@ -71,7 +75,7 @@ func (c *costMeter) observe(d time.Duration, n int) {
 func (c *costMeter) batchSize() int {
 	per := c.ns.Load()
 	if per <= 0 {
-		return maxBatch
+		return c.max
 	}
-	return int(max(1, min(int64(maxBatch), int64(batchTarget)/per)))
+	return int(max(1, min(int64(c.max), int64(c.target)/per)))
 }

@@ -61,8 +61,17 @@ func Main() {
 		fmt.Fprintf(os.Stderr, "worker: protocol %q, want %q (parent and worker are different builds)\n", v, protocolVersion)
 		os.Exit(exitProtocol)
 	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	os.Exit(serve(os.Stdin, os.Stdout))
 }
+
+// gcPercent is a worker's collector target unless GOGC is set: like the
+// rsh command's, its live heap is small and steady while every item makes
+// short-lived garbage. With a memory limit, GOMEMLIMIT makes the collector
+// work harder as the limit nears, whatever this is.
+const gcPercent = 400
 
 // child is a worker process's state.
 type child struct {
@@ -150,9 +159,9 @@ func (c *child) start(sp *spec) error {
 
 // read dispatches the parent's frames until stdin ends.
 func (c *child) read(r *bufio.Reader) int {
-	var buf []byte
 	for {
-		typ, p, err := readFrame(r, buf)
+		// A fresh buffer per frame: the items alias it.
+		typ, p, err := readFrame(r, nil)
 		if err == io.EOF {
 			return 0
 		}
@@ -230,7 +239,7 @@ func (s *childSlot) ended(i int, res *vm.Result) {
 	b, at := beginFrame(s.buf, frameResult)
 	b = binary.AppendUvarint(b, uint64(s.id))
 	b = binary.AppendUvarint(b, uint64(i))
-	b = res.AppendJSON(b)
+	b = res.AppendBinary(b)
 	s.buf = endFrame(b, at)
 	if now := time.Now(); now.Sub(s.flushed) >= flushEvery {
 		s.flush()

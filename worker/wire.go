@@ -24,7 +24,7 @@ const (
 	// worker → parent
 	frameReady  = 'R' // every slot's runspace initialised
 	frameInit   = 'I' // the script failed to initialise: message
-	frameResult = 'r' // slot, index, result record (vm.Result's JSON)
+	frameResult = 'r' // slot, index, result (vm.Result's binary form)
 	frameDone   = 'D' // slot: its batch is over
 	frameRetire = 'A' // a runspace was abandoned: start no more work here
 )
@@ -124,7 +124,7 @@ func appendItem(b []byte, it *pool.Item) []byte {
 
 var errShortFrame = errors.New("worker: short frame")
 
-// readItems decodes the items of a batch frame.
+// readItems decodes the items of a batch frame; JSON values alias p.
 func readItems(p []byte) ([]pool.Item, error) {
 	n, k := binary.Uvarint(p)
 	if k <= 0 || n > uint64(len(p)) {
@@ -147,7 +147,7 @@ func readItems(p []byte) ([]pool.Item, error) {
 		case itemString:
 			items[i].Value = string(data)
 		case itemJSON:
-			items[i].Value = json.RawMessage(append([]byte(nil), data...))
+			items[i].Value = json.RawMessage(data[:len(data):len(data)])
 		default:
 			return nil, fmt.Errorf("worker: unknown item kind %q", kind)
 		}
