@@ -47,6 +47,12 @@ func (p *Permissions) ceiling(check func(*Permissions) (string, error)) (string,
 	if errors.As(err, &pe) {
 		cp := *pe
 		cp.ByCeiling = true
+		if cp.Kind != "net" {
+			// Made absolute lexically: no link is followed.
+			if abs, err := filepath.Abs(cp.Target); err == nil {
+				cp.Flag = "--allow-" + cp.Kind + "=" + abs
+			}
+		}
 		return "", &cp
 	}
 	return r, err
@@ -85,10 +91,16 @@ type PathPermission struct {
 type PermissionError struct {
 	// Kind is "net", "read" or "write".
 	Kind string
-	// Target is what was denied: a resolved path, or host:port.
+	// Target is what was denied, as the script named it: the path it
+	// gave (never what a symbolic link in it points to, so a denial
+	// cannot be used to read links outside the allowed roots), or
+	// host:port.
 	Target string
 	// Flag is the narrowest command-line flag that would allow it,
-	// e.g. "--allow-read=/etc/passwd".
+	// e.g. "--allow-read=/etc/passwd". Roots given to a flag are resolved
+	// like the paths a script gives, so the path as given allows what it
+	// names. A ceiling's flag (ByCeiling) has the path made absolute, for
+	// the daemon, which runs in a directory of its own.
 	Flag string
 	// ByCeiling is set when the operation was allowed by the permissions
 	// but not by their Ceiling (the daemon's own flags).
@@ -200,9 +212,24 @@ func (p *Permissions) CheckWriteNoFollow(path string) (resolved string, err erro
 }
 
 func (pp *PathPermission) check(kind, path string, resolve func(string) (string, error)) (string, error) {
+	deny := &PermissionError{Kind: kind, Target: path, Flag: "--allow-" + kind + "=" + path}
 	resolved, err := resolve(path)
 	if err != nil {
-		return "", err
+		// The error says where resolution failed, which may be the target
+		// of a link: name only the path as given, and outside the roots
+		// say no more than a denial would.
+		if path == "" {
+			return "", errors.New("empty path")
+		}
+		var re *resolveError
+		cause := err
+		if errors.As(err, &re) {
+			cause = re.cause
+		}
+		if pp.All || pp.lexicallyAllowed(path) {
+			return "", fmt.Errorf("resolve %s: %w", path, cause)
+		}
+		return "", deny
 	}
 	if pp.All {
 		return resolved, nil
@@ -221,7 +248,56 @@ func (pp *PathPermission) check(kind, path string, resolve func(string) (string,
 			return resolved, nil
 		}
 	}
-	return "", &PermissionError{Kind: kind, Target: resolved, Flag: "--allow-" + kind + "=" + resolved}
+	return "", deny
+}
+
+// lexicallyAllowed reports whether path, made absolute without following
+// any link, is under one of the roots as given or as resolved. It decides
+// only whether a path that cannot be resolved may be told why: a script
+// learns nothing from it about what lies outside its roots.
+func (pp *PathPermission) lexicallyAllowed(path string) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	for _, root := range pp.Roots {
+		if root == "" {
+			continue
+		}
+		if a, err := filepath.Abs(root); err == nil && within(a, abs) {
+			return true
+		}
+		if r, err := resolvePath(root); err == nil && within(r, abs) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveError is a failed path resolution. Its message names the path
+// being resolved, which may be a link's target; cause is the failure
+// alone, for messages that must not say where links lead.
+type resolveError struct {
+	path  string
+	cause error
+}
+
+func (e *resolveError) Error() string { return "resolve " + e.path + ": " + e.cause.Error() }
+
+func (e *resolveError) Unwrap() error { return e.cause }
+
+// bareCause returns err without the paths that *fs.PathError and
+// *os.LinkError carry.
+func bareCause(err error) error {
+	var pe *iofs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 // within reports whether path is root or inside it. Both must be absolute
@@ -249,7 +325,7 @@ func resolvePath(path string) (string, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", fmt.Errorf("resolve %s: %w", path, err)
+		return "", &resolveError{path, err}
 	}
 	return resolveAbs(abs, 0)
 }
@@ -262,7 +338,7 @@ func resolveNoFollow(path string) (string, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", fmt.Errorf("resolve %s: %w", path, err)
+		return "", &resolveError{path, err}
 	}
 	dir, base := filepath.Split(abs)
 	if base == "" {
@@ -299,19 +375,19 @@ func resolveAbs(abs string, links int) (string, error) {
 	// follow it one step and start again; a loop or a directory we may not
 	// search is an error.
 	if !errors.Is(err, iofs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-		return "", fmt.Errorf("resolve %s: %w", abs, err)
+		return "", &resolveError{abs, bareCause(err)}
 	}
 	target, lerr := os.Readlink(existing)
 	if lerr != nil {
-		return "", fmt.Errorf("resolve %s: %w", abs, err)
+		return "", &resolveError{abs, bareCause(err)}
 	}
 	if links++; links > maxSymlinks {
-		return "", fmt.Errorf("resolve %s: too many levels of symbolic links", abs)
+		return "", &resolveError{abs, syscall.ELOOP}
 	}
 	if !filepath.IsAbs(target) {
 		dir, err := filepath.EvalSymlinks(filepath.Dir(existing))
 		if err != nil {
-			return "", fmt.Errorf("resolve %s: %w", abs, err)
+			return "", &resolveError{abs, bareCause(err)}
 		}
 		target = filepath.Join(dir, target)
 	}
