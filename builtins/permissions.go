@@ -69,6 +69,15 @@ func (p *Permissions) ceiling(check func(*Permissions) (string, error)) (string,
 //
 // Host names compare case-insensitively. A name entry only matches that
 // name; an IP or CIDR entry matches a name whose resolved address it contains.
+//
+// An IPv6 address with a zone (fe80::1%eth0, the interface a link-local
+// address is reached through) is a different destination on each
+// interface, so zones are strict: an IP entry with a zone matches only
+// that address on that zone, written the same way; an IP entry without a
+// zone matches only the address without one; a CIDR never matches an
+// address with a zone.
+//
+//	fe80::1%eth0  an address on one interface   [fe80::1%eth0]:22
 type NetPermission struct {
 	// All allows every host and port (--allow-net without a value).
 	All bool
@@ -417,8 +426,13 @@ func parseNetEntry(s string) (netEntry, error) {
 		}
 		return netEntry{prefix: pfx.Masked()}, nil
 	}
-	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
-		return netEntry{addr: a.WithZone("").Unmap()}, nil
+	inner := s
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		inner = s[1 : len(s)-1]
+	}
+	// Brackets left inside are a [host]:port (a zone would take them in).
+	if a, err := netip.ParseAddr(inner); err == nil && !strings.ContainsAny(inner, "[]") {
+		return netEntry{addr: a.Unmap()}, nil
 	}
 	host, portStr, err := net.SplitHostPort(s)
 	if err != nil {
@@ -440,7 +454,7 @@ func parseNetEntry(s string) (netEntry, error) {
 
 func parseNetHost(host string) (netEntry, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
-		return netEntry{addr: a.WithZone("").Unmap()}, nil
+		return netEntry{addr: a.Unmap()}, nil
 	}
 	name := normalizeHost(host)
 	if name == "" {
@@ -543,9 +557,11 @@ func (p *Permissions) checkNet(ctx context.Context, host string, port int) (dial
 	return "", deny
 }
 
-// matchAddr reports whether an IP or CIDR entry allows a:port.
+// matchAddr reports whether an IP or CIDR entry allows a:port. Zones are
+// strict (see NetPermission): netip.Addr equality compares them, and
+// Prefix.Contains is false for an address with a zone.
 func matchAddr(entries []netEntry, a netip.Addr, port int) bool {
-	a = a.WithZone("").Unmap()
+	a = a.Unmap()
 	for _, e := range entries {
 		if !e.portOK(port) {
 			continue

@@ -370,6 +370,17 @@ func TestCheckNet(t *testing.T) {
 		{name: "name resolved outside cidr", allow: []string{"10.0.0.0/8"}, host: "localhost", port: 80},
 		{name: "several entries", allow: []string{"example.com", "10.0.0.0/8", "127.0.0.1:22"}, host: "127.0.0.1", port: 22, want: "127.0.0.1"},
 		{name: "nothing allowed", host: "127.0.0.1", port: 22},
+		// Zones are strict: an entry without one allows only the address
+		// without one, and an entry with one only that zone.
+		{name: "entry without zone, address with zone", allow: []string{"fe80::1"}, host: "fe80::1%eth0", port: 22},
+		{name: "entry without zone, bracketed address with zone", allow: []string{"[fe80::1]:22"}, host: "[fe80::1%eth0]", port: 22},
+		{name: "entry without zone, address without zone", allow: []string{"fe80::1"}, host: "fe80::1", port: 22, want: "fe80::1"},
+		{name: "entry with zone, same zone", allow: []string{"fe80::1%eth0"}, host: "fe80::1%eth0", port: 22, want: "fe80::1%eth0"},
+		{name: "entry with zone and port, same zone", allow: []string{"[fe80::1%eth0]:22"}, host: "fe80::1%eth0", port: 22, want: "fe80::1%eth0"},
+		{name: "entry with zone, other zone", allow: []string{"fe80::1%eth0"}, host: "fe80::1%eth1", port: 22},
+		{name: "entry with zone, no zone", allow: []string{"fe80::1%eth0"}, host: "fe80::1", port: 22},
+		{name: "cidr, address with zone", allow: []string{"fe80::/10"}, host: "fe80::1%eth0", port: 22},
+		{name: "cidr, address without zone", allow: []string{"fe80::/10"}, host: "fe80::1", port: 22, want: "fe80::1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -439,7 +450,7 @@ func TestCheckNetFailures(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	good := builtins.Permissions{
-		Net:   builtins.NetPermission{Allow: []string{"example.com", "Example.com:443", "1.2.3.4", "1.2.3.4:80", "[::1]:22", "::1", "[::1]", "10.0.0.0/8", "fd00::/8", "my_host.local"}},
+		Net:   builtins.NetPermission{Allow: []string{"example.com", "Example.com:443", "1.2.3.4", "1.2.3.4:80", "[::1]:22", "::1", "[::1]", "fe80::1%eth0", "[fe80::1%eth0]:22", "10.0.0.0/8", "fd00::/8", "my_host.local"}},
 		Read:  builtins.PathPermission{Roots: []string{"/etc", "rel/dir"}},
 		Write: builtins.PathPermission{Roots: []string{"/tmp"}},
 	}
