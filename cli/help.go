@@ -114,7 +114,7 @@ Permissions (everything is denied unless allowed):
   Paths are resolved, symlinks included, before they are checked. Give lists
   with "=": "--allow-read ." allows every file and reads "." as the script
   or an input FILE (rsh warns when the word after a bare flag is a file).
-  IPv6 zones are strict: fe80::1 does not allow fe80::1%eth0.
+  IPv6 zones are strict: an entry without a zone allows no address with one.
 
 Statuses of an item: Success, Error (writeError was called), Exception (it
 threw), Timeout, Stopped (the run was interrupted), InvalidInput.

@@ -54,17 +54,23 @@ func newInput(stdin io.Reader, files []string, format string) *input {
 // 200 MB line took 1.1 GB.
 const defaultMaxLine = 64 << 20
 
-// sizeUnits are the suffixes parseSize accepts, binary as their names say.
-var sizeUnits = []struct {
+// sizeUnit is a suffix parseSize accepts and what it multiplies by.
+type sizeUnit struct {
 	suffix string
 	mult   int64
-}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+}
+
+// sizeUnits returns the units of sizes, largest first, binary as their
+// names say.
+func sizeUnits() [4]sizeUnit {
+	return [...]sizeUnit{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+}
 
 // parseSize parses a byte size: a whole number with an optional unit,
 // B, KiB, MiB or GiB (1MiB, 64KiB, 4096).
 func parseSize(s string) (int64, error) {
 	num, mult := strings.TrimSpace(s), int64(1)
-	for _, u := range sizeUnits {
+	for _, u := range sizeUnits() {
 		if n, ok := strings.CutSuffix(num, u.suffix); ok {
 			num, mult = strings.TrimSpace(n), u.mult
 			break
@@ -83,7 +89,7 @@ func parseSize(s string) (int64, error) {
 // formatSize writes n the way parseSize reads it, in the largest unit
 // that divides it.
 func formatSize(n int64) string {
-	for _, u := range sizeUnits {
+	for _, u := range sizeUnits() {
 		if n >= u.mult && n%u.mult == 0 {
 			return strconv.FormatInt(n/u.mult, 10) + u.suffix
 		}

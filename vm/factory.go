@@ -245,19 +245,14 @@ func (f *Factory) nativeLoader(mk func(*builtins.Env) require.ModuleLoader) requ
 	}
 }
 
-// requireExts are the extensions of the files require loads: JavaScript
-// and JSON. Anything else (.env, a key, a shell script) is refused, so that
-// require cannot evaluate a file that is not code and echo its contents
-// in a syntax error.
-var requireExts = []string{".js", ".cjs", ".json"}
-
-// requirable reports whether path's extension is one of requireExts.
+// requirable reports whether require may load path, by its extension:
+// JavaScript and JSON only. Anything else (.env, a key, a shell script) is
+// refused, so that require cannot evaluate a file that is not code and
+// echo its contents in a syntax error.
 func requirable(path string) bool {
-	ext := filepath.Ext(path)
-	for _, e := range requireExts {
-		if ext == e {
-			return true
-		}
+	switch filepath.Ext(path) {
+	case ".js", ".cjs", ".json":
+		return true
 	}
 	return false
 }
