@@ -38,9 +38,9 @@
 package fs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
@@ -251,14 +251,35 @@ func (m *fsModule) read(fn string, call goja.FunctionCall) []byte {
 	defer c.root.Close()
 	f := m.openRegular(fn, path, c, os.O_RDONLY)
 	defer f.Close()
-	var buf bytes.Buffer
-	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && int64(int(fi.Size())) == fi.Size() {
-		buf.Grow(int(fi.Size()) + 1) // +1: the read that sees the end.
-	}
-	if _, err := buf.ReadFrom(f); err != nil {
+	b, err := readAll(f)
+	if err != nil {
 		m.fail(fn, path, err)
 	}
-	return buf.Bytes()
+	return b
+}
+
+// readAll reads f to its end into a buffer sized from its length, as
+// os.ReadFile does, so that a file's bytes are held once, not in a buffer
+// grown by doubling.
+func readAll(f *os.File) ([]byte, error) {
+	size := 0
+	if fi, err := f.Stat(); err == nil && int64(int(fi.Size())) == fi.Size() {
+		size = int(fi.Size())
+	}
+	b := make([]byte, 0, size+512) // +512: files that grew, or report no size (/proc).
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 func (m *fsModule) readFile(call goja.FunctionCall) goja.Value {

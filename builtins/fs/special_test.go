@@ -130,3 +130,21 @@ func TestErrorsNameThePathGiven(t *testing.T) {
 		}
 	}
 }
+
+// readFile returns whole files: large ones, and those that report no
+// size, as /proc files do.
+func TestReadWholeFiles(t *testing.T) {
+	_, a := dirs(t)
+	big := strings.Repeat("0123456789", 100_000)
+	if err := os.WriteFile(filepath.Join(a, "big"), []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := newRuntime(t, builtins.Permissions{Read: builtins.PathPermission{All: true}})
+	_ = rt.Set("dir", a)
+	v := testutil.Run(t, rt, `const fs = require('fs');
+		[fs.readFile(dir + "/big").length, fs.readBytes(dir + "/big").length, fs.stat("/proc/self/status").size,
+		 /^Name:/.test(fs.readFile("/proc/self/status")), fs.readFile("/proc/self/status").includes("\nPid:")].join(" ")`)
+	if got, want := v.String(), "1000000 1000000 0 true true"; got != want {
+		t.Errorf("got %q; want %q", got, want)
+	}
+}
