@@ -51,7 +51,7 @@ func newInput(stdin io.Reader, files []string, format string) *input {
 // runspace wait to run: 64 MiB holds any record a line-per-item tool
 // meets in practice (a large JSON document, a base64 file of tens of MB),
 // and caps what one line can cost at a few hundred MB, where an unbounded
-// 200 MB line took 1.1 GB.
+// 200 MB line took 1 GB.
 const defaultMaxLine = 64 << 20
 
 // sizeUnit is a suffix parseSize accepts and what it multiplies by.
@@ -130,7 +130,7 @@ func invalidUTF8(b []byte) int {
 // replaced by U+FFFD, so rather than change it silently, the line is an
 // InvalidInput item.
 func errInvalidUTF8(offset int) error {
-	return fmt.Errorf("not valid UTF-8 at byte offset %d (the line is not run: the engine would replace the bytes)", offset)
+	return fmt.Errorf("not valid UTF-8 at byte offset %d", offset)
 }
 
 // tooLongPrefix is how much of an over-long line is kept, to show which
