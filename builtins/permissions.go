@@ -47,6 +47,12 @@ func (p *Permissions) ceiling(check func(*Permissions) (string, error)) (string,
 	if errors.As(err, &pe) {
 		cp := *pe
 		cp.ByCeiling = true
+		if cp.Kind != "net" {
+			// Made absolute lexically: no link is followed.
+			if abs, err := filepath.Abs(cp.Target); err == nil {
+				cp.Flag = "--allow-" + cp.Kind + "=" + abs
+			}
+		}
 		return "", &cp
 	}
 	return r, err
@@ -63,6 +69,15 @@ func (p *Permissions) ceiling(check func(*Permissions) (string, error)) (string,
 //
 // Host names compare case-insensitively. A name entry only matches that
 // name; an IP or CIDR entry matches a name whose resolved address it contains.
+//
+// An IPv6 address with a zone (fe80::1%eth0, the interface a link-local
+// address is reached through) is a different destination on each
+// interface, so zones are strict: an IP entry with a zone matches only
+// that address on that zone, written the same way; an IP entry without a
+// zone matches only the address without one; a CIDR never matches an
+// address with a zone.
+//
+//	fe80::1%eth0  an address on one interface   [fe80::1%eth0]:22
 type NetPermission struct {
 	// All allows every host and port (--allow-net without a value).
 	All bool
@@ -85,10 +100,16 @@ type PathPermission struct {
 type PermissionError struct {
 	// Kind is "net", "read" or "write".
 	Kind string
-	// Target is what was denied: a resolved path, or host:port.
+	// Target is what was denied, as the script named it: the path it
+	// gave (never what a symbolic link in it points to, so a denial
+	// cannot be used to read links outside the allowed roots), or
+	// host:port.
 	Target string
 	// Flag is the narrowest command-line flag that would allow it,
-	// e.g. "--allow-read=/etc/passwd".
+	// e.g. "--allow-read=/etc/passwd". Roots given to a flag are resolved
+	// like the paths a script gives, so the path as given allows what it
+	// names. A ceiling's flag (ByCeiling) has the path made absolute, for
+	// the daemon, which runs in a directory of its own.
 	Flag string
 	// ByCeiling is set when the operation was allowed by the permissions
 	// but not by their Ceiling (the daemon's own flags).
@@ -200,9 +221,24 @@ func (p *Permissions) CheckWriteNoFollow(path string) (resolved string, err erro
 }
 
 func (pp *PathPermission) check(kind, path string, resolve func(string) (string, error)) (string, error) {
+	deny := &PermissionError{Kind: kind, Target: path, Flag: "--allow-" + kind + "=" + path}
 	resolved, err := resolve(path)
 	if err != nil {
-		return "", err
+		// The error says where resolution failed, which may be the target
+		// of a link: name only the path as given, and outside the roots
+		// say no more than a denial would.
+		if path == "" {
+			return "", errors.New("empty path")
+		}
+		var re *resolveError
+		cause := err
+		if errors.As(err, &re) {
+			cause = re.cause
+		}
+		if pp.All || pp.lexicallyAllowed(path) {
+			return "", fmt.Errorf("resolve %s: %w", path, cause)
+		}
+		return "", deny
 	}
 	if pp.All {
 		return resolved, nil
@@ -221,7 +257,56 @@ func (pp *PathPermission) check(kind, path string, resolve func(string) (string,
 			return resolved, nil
 		}
 	}
-	return "", &PermissionError{Kind: kind, Target: resolved, Flag: "--allow-" + kind + "=" + resolved}
+	return "", deny
+}
+
+// lexicallyAllowed reports whether path, made absolute without following
+// any link, is under one of the roots as given or as resolved. It decides
+// only whether a path that cannot be resolved may be told why: a script
+// learns nothing from it about what lies outside its roots.
+func (pp *PathPermission) lexicallyAllowed(path string) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	for _, root := range pp.Roots {
+		if root == "" {
+			continue
+		}
+		if a, err := filepath.Abs(root); err == nil && within(a, abs) {
+			return true
+		}
+		if r, err := resolvePath(root); err == nil && within(r, abs) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveError is a failed path resolution. Its message names the path
+// being resolved, which may be a link's target; cause is the failure
+// alone, for messages that must not say where links lead.
+type resolveError struct {
+	path  string
+	cause error
+}
+
+func (e *resolveError) Error() string { return "resolve " + e.path + ": " + e.cause.Error() }
+
+func (e *resolveError) Unwrap() error { return e.cause }
+
+// bareCause returns err without the paths that *fs.PathError and
+// *os.LinkError carry.
+func bareCause(err error) error {
+	var pe *iofs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 // within reports whether path is root or inside it. Both must be absolute
@@ -249,7 +334,7 @@ func resolvePath(path string) (string, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", fmt.Errorf("resolve %s: %w", path, err)
+		return "", &resolveError{path, err}
 	}
 	return resolveAbs(abs, 0)
 }
@@ -262,7 +347,7 @@ func resolveNoFollow(path string) (string, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", fmt.Errorf("resolve %s: %w", path, err)
+		return "", &resolveError{path, err}
 	}
 	dir, base := filepath.Split(abs)
 	if base == "" {
@@ -299,19 +384,19 @@ func resolveAbs(abs string, links int) (string, error) {
 	// follow it one step and start again; a loop or a directory we may not
 	// search is an error.
 	if !errors.Is(err, iofs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-		return "", fmt.Errorf("resolve %s: %w", abs, err)
+		return "", &resolveError{abs, bareCause(err)}
 	}
 	target, lerr := os.Readlink(existing)
 	if lerr != nil {
-		return "", fmt.Errorf("resolve %s: %w", abs, err)
+		return "", &resolveError{abs, bareCause(err)}
 	}
 	if links++; links > maxSymlinks {
-		return "", fmt.Errorf("resolve %s: too many levels of symbolic links", abs)
+		return "", &resolveError{abs, syscall.ELOOP}
 	}
 	if !filepath.IsAbs(target) {
 		dir, err := filepath.EvalSymlinks(filepath.Dir(existing))
 		if err != nil {
-			return "", fmt.Errorf("resolve %s: %w", abs, err)
+			return "", &resolveError{abs, bareCause(err)}
 		}
 		target = filepath.Join(dir, target)
 	}
@@ -341,8 +426,13 @@ func parseNetEntry(s string) (netEntry, error) {
 		}
 		return netEntry{prefix: pfx.Masked()}, nil
 	}
-	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
-		return netEntry{addr: a.WithZone("").Unmap()}, nil
+	inner := s
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		inner = s[1 : len(s)-1]
+	}
+	// Brackets left inside are a [host]:port (a zone would take them in).
+	if a, err := netip.ParseAddr(inner); err == nil && !strings.ContainsAny(inner, "[]") {
+		return netEntry{addr: a.Unmap()}, nil
 	}
 	host, portStr, err := net.SplitHostPort(s)
 	if err != nil {
@@ -364,7 +454,7 @@ func parseNetEntry(s string) (netEntry, error) {
 
 func parseNetHost(host string) (netEntry, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
-		return netEntry{addr: a.WithZone("").Unmap()}, nil
+		return netEntry{addr: a.Unmap()}, nil
 	}
 	name := normalizeHost(host)
 	if name == "" {
@@ -467,9 +557,11 @@ func (p *Permissions) checkNet(ctx context.Context, host string, port int) (dial
 	return "", deny
 }
 
-// matchAddr reports whether an IP or CIDR entry allows a:port.
+// matchAddr reports whether an IP or CIDR entry allows a:port. Zones are
+// strict (see NetPermission): netip.Addr equality compares them, and
+// Prefix.Contains is false for an address with a zone.
 func matchAddr(entries []netEntry, a netip.Addr, port int) bool {
-	a = a.WithZone("").Unmap()
+	a = a.Unmap()
 	for _, e := range entries {
 		if !e.portOK(port) {
 			continue

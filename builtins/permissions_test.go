@@ -25,6 +25,7 @@ import (
 //	a/rel-out        -> ../outside (relative)
 //	ab/secret.txt    (the /tmp/ab vs /tmp/a prefix trap)
 //	outside/secret.txt
+//	a/to-loop        -> loop1
 //	rootlink         -> a
 //	loop1 <-> loop2  (a link loop)
 func tree(t *testing.T) string {
@@ -51,6 +52,7 @@ func tree(t *testing.T) string {
 		"a/dangling":    j("outside/new.txt"),
 		"a/danglingdir": j("outside/nodir"),
 		"a/rel-out":     filepath.FromSlash("../outside"),
+		"a/to-loop":     j("loop1"),
 		"rootlink":      j("a"),
 		"loop1":         j("loop2"),
 		"loop2":         j("loop1"),
@@ -135,8 +137,10 @@ func TestCheckPath(t *testing.T) {
 					if !errors.Is(err, builtins.ErrPermission) {
 						t.Errorf("errors.Is(%v, ErrPermission) = false", err)
 					}
-					if pe.Kind != kind || pe.Target != want || pe.Flag != "--allow-"+kind+"="+want {
-						t.Errorf("error = %+v; want kind %s, target and flag %s", pe, kind, want)
+					// The denial names the path as given, never where a
+					// link in it leads.
+					if pe.Kind != kind || pe.Target != path || pe.Flag != "--allow-"+kind+"="+path {
+						t.Errorf("error = %+v; want kind %s, target and flag %s", pe, kind, path)
 					}
 					return
 				}
@@ -199,6 +203,67 @@ func TestCheckPathErrors(t *testing.T) {
 	}
 }
 
+// A denial or a failure to resolve never says where a link leads: the
+// message names the path as the script gave it, and outside the roots a
+// path that cannot be resolved is denied like any other.
+func TestCheckPathDoesNotLeakTargets(t *testing.T) {
+	base := tree(t)
+	j := func(p string) string { return filepath.Join(base, filepath.FromSlash(p)) }
+	p := builtins.Permissions{Read: builtins.PathPermission{Roots: []string{j("a")}}}
+	for _, tt := range []struct {
+		path   string
+		denied bool
+	}{
+		{path: j("a/link-out"), denied: true},
+		{path: j("a/dirlink-out/secret.txt"), denied: true},
+		{path: j("a/dangling"), denied: true},
+		// /proc/self/root is a link to "/": the denial names the /proc path.
+		{path: "/proc/self/root" + j("outside/secret.txt"), denied: true},
+		{path: "/proc/self/cwd/x", denied: true},
+		// A loop outside the roots is denied, not reported as a loop.
+		{path: j("loop1"), denied: true},
+		{path: j("loop2/x"), denied: true},
+		// Inside a root the failure is reported, without the loop's names.
+		{path: j("a/to-loop")},
+	} {
+		_, err := p.CheckRead(tt.path)
+		if err == nil {
+			t.Errorf("CheckRead(%q) = nil error; want one", tt.path)
+			continue
+		}
+		if got := errors.Is(err, builtins.ErrPermission); got != tt.denied {
+			t.Errorf("CheckRead(%q) = %v; denied = %v, want %v", tt.path, err, got, tt.denied)
+		}
+		msg := strings.ReplaceAll(err.Error(), tt.path, "PATH")
+		for _, leak := range []string{"outside", "loop", base} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("CheckRead(%q) = %q: says %q, which only the path's links lead to", tt.path, err, leak)
+			}
+		}
+		if tt.denied && !strings.Contains(err.Error(), "--allow-read="+tt.path) {
+			t.Errorf("CheckRead(%q) = %q; want the flag --allow-read=%s", tt.path, err, tt.path)
+		}
+	}
+}
+
+// The path a denial names, given to the flag, allows what it named.
+func TestDenialFlagAllows(t *testing.T) {
+	base := tree(t)
+	t.Chdir(filepath.Join(base, "a"))
+	var pe *builtins.PermissionError
+	if _, err := (&builtins.Permissions{}).CheckRead("link-out"); !errors.As(err, &pe) {
+		t.Fatalf("CheckRead(link-out) = %v; want a *PermissionError", err)
+	}
+	root := strings.TrimPrefix(pe.Flag, "--allow-read=")
+	if root != "link-out" {
+		t.Fatalf("flag %q; want --allow-read=link-out", pe.Flag)
+	}
+	p := builtins.Permissions{Read: builtins.PathPermission{Roots: []string{root}}}
+	if _, err := p.CheckRead("link-out"); err != nil {
+		t.Errorf("with %s: CheckRead(link-out) = %v", pe.Flag, err)
+	}
+}
+
 func TestCheckWriteNoFollow(t *testing.T) {
 	base := tree(t)
 	j := func(p string) string { return filepath.Join(base, filepath.FromSlash(p)) }
@@ -222,8 +287,8 @@ func TestCheckWriteNoFollow(t *testing.T) {
 			got, err := p.CheckWriteNoFollow(j(tt.path))
 			if tt.denied {
 				var pe *builtins.PermissionError
-				if !errors.As(err, &pe) || pe.Target != j(tt.resolved) {
-					t.Fatalf("CheckWriteNoFollow = %q, %v; want a *PermissionError for %s", got, err, j(tt.resolved))
+				if !errors.As(err, &pe) || pe.Target != j(tt.path) {
+					t.Fatalf("CheckWriteNoFollow = %q, %v; want a *PermissionError for %s", got, err, j(tt.path))
 				}
 				return
 			}
@@ -305,6 +370,17 @@ func TestCheckNet(t *testing.T) {
 		{name: "name resolved outside cidr", allow: []string{"10.0.0.0/8"}, host: "localhost", port: 80},
 		{name: "several entries", allow: []string{"example.com", "10.0.0.0/8", "127.0.0.1:22"}, host: "127.0.0.1", port: 22, want: "127.0.0.1"},
 		{name: "nothing allowed", host: "127.0.0.1", port: 22},
+		// Zones are strict: an entry without one allows only the address
+		// without one, and an entry with one only that zone.
+		{name: "entry without zone, address with zone", allow: []string{"fe80::1"}, host: "fe80::1%eth0", port: 22},
+		{name: "entry without zone, bracketed address with zone", allow: []string{"[fe80::1]:22"}, host: "[fe80::1%eth0]", port: 22},
+		{name: "entry without zone, address without zone", allow: []string{"fe80::1"}, host: "fe80::1", port: 22, want: "fe80::1"},
+		{name: "entry with zone, same zone", allow: []string{"fe80::1%eth0"}, host: "fe80::1%eth0", port: 22, want: "fe80::1%eth0"},
+		{name: "entry with zone and port, same zone", allow: []string{"[fe80::1%eth0]:22"}, host: "fe80::1%eth0", port: 22, want: "fe80::1%eth0"},
+		{name: "entry with zone, other zone", allow: []string{"fe80::1%eth0"}, host: "fe80::1%eth1", port: 22},
+		{name: "entry with zone, no zone", allow: []string{"fe80::1%eth0"}, host: "fe80::1", port: 22},
+		{name: "cidr, address with zone", allow: []string{"fe80::/10"}, host: "fe80::1%eth0", port: 22},
+		{name: "cidr, address without zone", allow: []string{"fe80::/10"}, host: "fe80::1", port: 22, want: "fe80::1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -374,7 +450,7 @@ func TestCheckNetFailures(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	good := builtins.Permissions{
-		Net:   builtins.NetPermission{Allow: []string{"example.com", "Example.com:443", "1.2.3.4", "1.2.3.4:80", "[::1]:22", "::1", "[::1]", "10.0.0.0/8", "fd00::/8", "my_host.local"}},
+		Net:   builtins.NetPermission{Allow: []string{"example.com", "Example.com:443", "1.2.3.4", "1.2.3.4:80", "[::1]:22", "::1", "[::1]", "fe80::1%eth0", "[fe80::1%eth0]:22", "10.0.0.0/8", "fd00::/8", "my_host.local"}},
 		Read:  builtins.PathPermission{Roots: []string{"/etc", "rel/dir"}},
 		Write: builtins.PathPermission{Roots: []string{"/tmp"}},
 	}
@@ -424,6 +500,16 @@ func TestCeiling(t *testing.T) {
 	var pe *builtins.PermissionError
 	if !errors.As(err, &pe) || !pe.ByCeiling || !strings.HasPrefix(pe.Flag, "--allow-read=") || !strings.Contains(err.Error(), "start rsh serve with --allow-read=") {
 		t.Errorf("read outside the ceiling: %v", err)
+	}
+	// The daemon runs elsewhere: its flag names the path made absolute
+	// (lexically: the link is not followed), the denial the path as given.
+	t.Chdir(dir)
+	if err := os.Symlink(filepath.Join(dir, "b"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.CheckRead("link")
+	if !errors.As(err, &pe) || pe.Target != "link" || pe.Flag != "--allow-read="+filepath.Join(dir, "link") {
+		t.Errorf("relative read outside the ceiling: %v; want target link, flag --allow-read=%s", err, filepath.Join(dir, "link"))
 	}
 	if _, err := p.CheckWrite(filepath.Join(inside, "f")); !errors.Is(err, builtins.ErrPermission) {
 		t.Errorf("write with no write ceiling: %v", err)

@@ -109,6 +109,7 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		fmt.Fprint(env.Stdout, runUsage)
 		return ExitOK
 	}
+	o.warn(env.Stderr)
 	fail := func(err error) int {
 		fmt.Fprintf(env.Stderr, "rsh: %v\n", err)
 		return ExitUsage
@@ -216,6 +217,7 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	defer p.Close()
 
 	in := newInput(env.Stdin, o.files, o.in)
+	in.maxLine = o.maxLine
 	in.validate = o.batchSize > 1
 	if env.StdinIsTerminal && in.readsStdin() {
 		fmt.Fprintln(env.Stderr, "rsh: reading items from the terminal, one per line; end with Ctrl-D")

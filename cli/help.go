@@ -64,6 +64,11 @@ Input and output:
                             text: every line is a string
                             json: every line must be JSON (else InvalidInput)
                             csv:  the header row names the fields of objects
+                            (names must differ); a line that is not UTF-8
+                            is InvalidInput, never changed
+      --max-line SIZE       longest input line (default 64MiB; e.g. 1MiB,
+                            64KiB); a longer one is InvalidInput, skipped
+                            without being held in memory
       --out FORMAT          values: one output value per line, strings as
                             they are, other values as JSON (default)
                             json: every output value as JSON
@@ -124,7 +129,9 @@ Permissions (everything is denied unless allowed):
       --allow-write[=PATH,...]  writing files under PATHs
   -A, --allow-all               all of the above
   Paths are resolved, symlinks included, before they are checked. Give lists
-  with "=": "--allow-read ." reads "." as an input FILE.
+  with "=": "--allow-read ." allows every file and reads "." as the script
+  or an input FILE (rsh warns when the word after a bare flag is a file).
+  IPv6 zones are strict: an entry without a zone allows no address with one.
 
 Statuses of an item: Success, Error (writeError was called), Exception (it
 threw), Timeout, Stopped (the run was interrupted), InvalidInput, MemoryLimit

@@ -10,7 +10,10 @@ import (
 	"io"
 	"iter"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/runspaces/rsh/pool"
 	"github.com/runspaces/rsh/vm"
@@ -25,6 +28,10 @@ type input struct {
 	// validate checks JSON lines as they are read (batches need it: one
 	// bad line must not spoil its batch); otherwise the runspace does.
 	validate bool
+	// maxLine is the longest line read (--max-line), without its line
+	// ending; a longer one is an InvalidInput item, and is never held
+	// whole.
+	maxLine int
 
 	mu     sync.Mutex // failed is set by the pool's reader goroutine
 	failed error
@@ -34,7 +41,111 @@ func newInput(stdin io.Reader, files []string, format string) *input {
 	if len(files) == 0 {
 		files = []string{"-"}
 	}
-	return &input{stdin: stdin, files: files, format: format}
+	return &input{stdin: stdin, files: files, format: format, maxLine: defaultMaxLine}
+}
+
+// defaultMaxLine is the longest input line read by default (--max-line).
+// A line becomes one string in the engine, and a JSON line a tree of
+// values several times its size, while up to a batch of lines per
+// runspace wait to run: 64 MiB holds any record a line-per-item tool
+// meets in practice (a large JSON document, a base64 file of tens of MB),
+// and caps what one line can cost at a few hundred MB, where an unbounded
+// 200 MB line took 1 GB.
+const defaultMaxLine = 64 << 20
+
+// sizeUnit is a suffix parseSize accepts and what it multiplies by.
+type sizeUnit struct {
+	suffix string
+	mult   int64
+}
+
+// sizeUnits returns the units of sizes, largest first, binary as their
+// names say.
+func sizeUnits() [4]sizeUnit {
+	return [...]sizeUnit{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+}
+
+// parseSize parses a byte size: a whole number with an optional unit,
+// B, KiB, MiB or GiB (1MiB, 64KiB, 4096).
+func parseSize(s string) (int64, error) {
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range sizeUnits() {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q: want a size such as 65536, 64KiB or 1MiB", s)
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q: too large", s)
+	}
+	return n * mult, nil
+}
+
+// formatSize writes n the way parseSize reads it, in the largest unit
+// that divides it.
+func formatSize(n int64) string {
+	for _, u := range sizeUnits() {
+		if n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
+// utf8BOM is the byte-order mark some tools put at the start of UTF-8
+// text. It says how the file is encoded; it is not part of the first
+// line, nor of the first CSV column's name.
+const utf8BOM = "\xef\xbb\xbf"
+
+// skipBOM drops a UTF-8 byte-order mark at the start of br.
+func skipBOM(br *bufio.Reader) {
+	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
+		_, _ = br.Discard(len(utf8BOM))
+	}
+}
+
+// invalidUTF8 returns the offset of the first byte of b that is not valid
+// UTF-8, or -1 if b is valid.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// errInvalidUTF8 says where a line stops being UTF-8. Input that is not
+// UTF-8 cannot become a JavaScript string without its bad bytes being
+// replaced by U+FFFD, so rather than change it silently, the line is an
+// InvalidInput item.
+func errInvalidUTF8(offset int) error {
+	return fmt.Errorf("not valid UTF-8 at byte offset %d", offset)
+}
+
+// tooLongPrefix is how much of an over-long line is kept, to show which
+// line it was in messages and records.
+const tooLongPrefix = 64
+
+// tooLong is the item for a line longer than maxLine; head is its start.
+func (in *input) tooLong(head []byte) pool.Item {
+	head = head[:min(len(head), tooLongPrefix)]
+	for len(head) > 0 && !utf8.Valid(head) {
+		head = head[:len(head)-1] // Cut inside a character.
+	}
+	return pool.Item{
+		Input: vm.JSONString(string(head) + "..."),
+		Err:   fmt.Errorf("line longer than the --max-line limit of %s: skipped without being read whole", formatSize(int64(in.maxLine))),
+	}
 }
 
 // count returns how many records the input holds, read up front, or -1 if
@@ -113,11 +224,13 @@ func (in *input) items() iter.Seq[pool.Item] {
 				in.fail(err)
 				return
 			}
+			br := bufio.NewReaderSize(r, readBufferSize)
+			skipBOM(br)
 			var ok bool
 			if in.format == "csv" {
-				ok = in.csvItems(name, r, yield)
+				ok = in.csvItems(name, br, yield)
 			} else {
-				ok = in.lineItems(name, r, yield)
+				ok = in.lineItems(name, br, yield)
 			}
 			closeFn()
 			if !ok {
@@ -144,22 +257,45 @@ const readBufferSize = 256 << 10
 
 func (in *input) lineItems(name string, r io.Reader, yield func(pool.Item) bool) bool {
 	br := bufio.NewReaderSize(r, readBufferSize)
-	var long []byte // a line longer than the buffer, gathered in pieces
+	var long []byte   // a line longer than the buffer, gathered in pieces
+	var head []byte   // the start of a line found too long, kept for messages
+	skipping := false // the line is too long: its pieces are discarded
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long, line...)
+			// No line end yet. (+1: a "\r" before the "\n" would not
+			// count as part of the line.)
+			switch {
+			case skipping:
+			case len(long)+len(line) > in.maxLine+1:
+				head = append(make([]byte, 0, tooLongPrefix), long[:min(len(long), tooLongPrefix)]...)
+				head = append(head, line[:min(len(line), tooLongPrefix-len(head))]...)
+				long, skipping = nil, true
+			default:
+				long = in.gather(long, line)
+			}
 			continue
 		}
-		if long != nil {
-			line = append(long, line...)
-			long = nil
-		}
-		if len(line) > 0 {
-			line = bytes.TrimSuffix(line, []byte("\n"))
-			line = bytes.TrimSuffix(line, []byte("\r"))
-			if it, keep := in.decodeLine(line); keep && !yield(it) {
+		if skipping {
+			skipping = false
+			if !yield(in.tooLong(head)) {
 				return false
+			}
+		} else {
+			if long != nil {
+				line = append(long, line...)
+				long = nil
+			}
+			if len(line) > 0 {
+				line = bytes.TrimSuffix(line, []byte("\n"))
+				line = bytes.TrimSuffix(line, []byte("\r"))
+				if len(line) > in.maxLine {
+					if !yield(in.tooLong(line)) {
+						return false
+					}
+				} else if it, keep := in.decodeLine(line); keep && !yield(it) {
+					return false
+				}
 			}
 		}
 		if err != nil {
@@ -170,6 +306,20 @@ func (in *input) lineItems(name string, r io.Reader, yield func(pool.Item) bool)
 			return true
 		}
 	}
+}
+
+// gather appends piece to long, the start of a line that did not fit the
+// read buffer. It doubles long's capacity as it grows, but never beyond
+// what a line of maxLine needs, so that gathering a line costs about twice
+// its size in all, not the five times that append's gentler growth of
+// large slices allocates.
+func (in *input) gather(long, piece []byte) []byte {
+	if need := len(long) + len(piece); need > cap(long) {
+		grown := make([]byte, len(long), max(need, min(2*cap(long), in.maxLine+1)))
+		copy(grown, long)
+		long = grown
+	}
+	return append(long, piece...)
 }
 
 // arenaChunk is the size of the blocks that input lines are copied into:
@@ -194,6 +344,9 @@ func (in *input) keep(b []byte) []byte {
 // skipped (blank lines in auto and json formats). The line is only valid
 // until the next read, so whatever is kept is copied.
 func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
+	if at := invalidUTF8(line); at >= 0 {
+		return pool.Item{Input: vm.JSONString(string(line)), Err: errInvalidUTF8(at)}, true
+	}
 	switch in.format {
 	case "text":
 		return pool.Item{Value: string(line)}, true
@@ -249,16 +402,70 @@ func isJSONInt(b []byte) bool {
 	return true
 }
 
+// lineLimit passes a reader through, failing with errLineTooLong once a
+// line passes max bytes (line ending included), so that a reader that
+// gathers whole lines (csv.Reader) never gathers a longer one.
+type lineLimit struct {
+	r    io.Reader
+	max  int
+	line int // bytes since the last '\n'
+}
+
+// errLineTooLong is the error of a lineLimit.
+var errLineTooLong = errors.New("line too long")
+
+func (l *lineLimit) Read(p []byte) (int, error) {
+	if l.line > l.max {
+		return 0, errLineTooLong
+	}
+	n, err := l.r.Read(p)
+	if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
+		l.line = n - i - 1
+	} else {
+		l.line += n
+	}
+	return n, err
+}
+
+// csvHeader checks a CSV header row: every name valid UTF-8 and none
+// twice, since a row becomes an object keyed by the names and a repeated
+// one would silently keep only its last column.
+func csvHeader(header []string) error {
+	for i, h := range header {
+		if at := invalidUTF8([]byte(h)); at >= 0 {
+			return fmt.Errorf("column %d: %w", i+1, errInvalidUTF8(at))
+		}
+	}
+	first := map[string]int{}
+	var dups []string
+	for i, h := range header {
+		j, seen := first[h]
+		if !seen {
+			first[h] = i
+			continue
+		}
+		dups = append(dups, fmt.Sprintf("%q (columns %d and %d)", h, j+1, i+1))
+	}
+	if len(dups) > 0 {
+		return fmt.Errorf("duplicate column names: %s; each column needs its own name", strings.Join(dups, ", "))
+	}
+	return nil
+}
+
 func (in *input) csvItems(name string, r io.Reader, yield func(pool.Item) bool) bool {
-	cr := csv.NewReader(bufio.NewReaderSize(r, readBufferSize))
+	// +2: a line ending is counted, and may be "\r\n".
+	cr := csv.NewReader(&lineLimit{r: bufio.NewReaderSize(r, readBufferSize), max: in.maxLine + 2})
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return true
 	}
+	if err == nil {
+		err = csvHeader(header)
+	}
 	if err != nil {
-		in.fail(fmt.Errorf("%s: csv header: %w", displayName(name), err))
+		in.fail(fmt.Errorf("%s: csv header: %w", displayName(name), in.csvError(err)))
 		return false
 	}
 	header = append([]string(nil), header...)
@@ -272,7 +479,7 @@ func (in *input) csvItems(name string, r io.Reader, yield func(pool.Item) bool) 
 		case err != nil:
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
-				in.fail(fmt.Errorf("%s: %w", displayName(name), err))
+				in.fail(fmt.Errorf("%s: %w", displayName(name), in.csvError(err)))
 				return false
 			}
 			it = pool.Item{Input: vm.JSONString(fmt.Sprintf("%s line %d", displayName(name), pe.Line)), Err: err}
@@ -280,6 +487,11 @@ func (in *input) csvItems(name string, r io.Reader, yield func(pool.Item) bool) 
 			line, _ := cr.FieldPos(0)
 			it = pool.Item{Input: csvArray(rec), Err: fmt.Errorf("line %d: %d fields, but the header has %d", line, len(rec), len(header))}
 		default:
+			if i, at := csvInvalidUTF8(rec); at >= 0 {
+				line, _ := cr.FieldPos(i)
+				it = pool.Item{Input: csvArray(rec), Err: fmt.Errorf("line %d, field %d: %w", line, i+1, errInvalidUTF8(at))}
+				break
+			}
 			raw := csvObject(header, rec)
 			it = pool.Item{Value: raw, Input: raw}
 		}
@@ -287,6 +499,27 @@ func (in *input) csvItems(name string, r io.Reader, yield func(pool.Item) bool) 
 			return false
 		}
 	}
+}
+
+// csvError explains an error that stopped reading a CSV file.
+func (in *input) csvError(err error) error {
+	if errors.Is(err, errLineTooLong) {
+		// A CSV record may span lines, so an over-long one cannot be
+		// skipped to the next record as a line can.
+		return fmt.Errorf("a line is longer than the --max-line limit of %s; raise it to read this file", formatSize(int64(in.maxLine)))
+	}
+	return err
+}
+
+// csvInvalidUTF8 returns the first field of rec that is not valid UTF-8
+// and the offset of its first bad byte, or offset -1.
+func csvInvalidUTF8(rec []string) (field, offset int) {
+	for i, f := range rec {
+		if !utf8.ValidString(f) {
+			return i, invalidUTF8([]byte(f))
+		}
+	}
+	return 0, -1
 }
 
 // csvObject encodes a row as a JSON object whose keys keep the header order.

@@ -129,6 +129,7 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 			fmt.Fprint(env.Stdout, jobUsage)
 			return ExitOK
 		}
+		o.warn(env.Stderr)
 		for _, f := range []string{"joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "halt", "grace", "batch-size", "keep-order", "fresh", "min", "retries", "retry-delay", "out", "total", "isolate", "max-memory", "workers"} {
 			if fs.Changed(f) {
 				return usage(fmt.Errorf("--%s is for 'rsh run', not for jobs", f))
@@ -361,6 +362,7 @@ func jobSpec(o *runOptions, fs *pflag.FlagSet, name string, env Env) (jobs.Spec,
 		return spec, nil
 	}
 	in := newInput(env.Stdin, o.files, o.in)
+	in.maxLine = o.maxLine
 	in.validate = true // invalid lines travel as text, marked
 	for it := range in.items() {
 		ji := jobs.Item{Value: it.JSON()}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/runspaces/rsh/builtins"
 	"github.com/runspaces/rsh/vm"
-	"github.com/runspaces/rsh/worker"
 )
 
 // usageError is a mistake in how rsh was invoked: exit code 2, with a
@@ -36,6 +35,10 @@ const defaultRetryDelay = time.Second
 // defaultGrace is how long running items may take to finish after the
 // first interrupt (--grace) before they are stopped.
 const defaultGrace = 5 * time.Second
+
+// maxMaxLine is the largest --max-line: a line is one JavaScript string,
+// and beyond 1 GiB the engine's copies of it no longer fit most machines.
+const maxMaxLine = 1 << 30
 
 // allowAll is the value pflag gives an --allow-* flag written without "=".
 const allowAll = "<all>"
@@ -82,6 +85,12 @@ type runOptions struct {
 	allowRead    []string
 	allowWrit    []string
 	allowAll     bool
+	maxLineSpec  string
+	maxLine      int // --max-line in bytes, set by validate
+
+	// warnings are said on stderr before the run: flags that parsed but
+	// may not mean what was meant.
+	warnings []string
 
 	// Containment.
 	isolate   string
@@ -129,6 +138,7 @@ func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.isolate, "isolate", "none", "")
 	fs.StringVar(&o.maxMemStr, "max-memory", "", "")
 	fs.IntVar(&o.workers, "workers", 0, "")
+	fs.StringVar(&o.maxLineSpec, "max-line", formatSize(defaultMaxLine), "")
 	return fs
 }
 
@@ -149,6 +159,7 @@ func parseRunWith(args []string, extra func(*pflag.FlagSet)) (*runOptions, *pfla
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, usagef("%v", err)
 	}
+	o.warnings = bareAllowWarnings(fs, args)
 	return o, fs, o.finish(fs)
 }
 
@@ -220,6 +231,11 @@ func (o *runOptions) validate() error {
 	if err := o.validateContainment(); err != nil {
 		return err
 	}
+	maxLine, err := parseSize(o.maxLineSpec)
+	if err != nil || maxLine < 1 || maxLine > maxMaxLine {
+		return usagef("--max-line %s: want a size from 1B to %s, such as 64KiB or 1MiB", o.maxLineSpec, formatSize(maxMaxLine))
+	}
+	o.maxLine = int(maxLine)
 	halt, err := parseHalt(o.haltSpec)
 	if err != nil {
 		return usagef("--halt %q: %v", o.haltSpec, err)
@@ -344,10 +360,10 @@ func (o *runOptions) validateContainment() error {
 	if o.maxMemStr != "" {
 		n, err := parseSize(o.maxMemStr)
 		if err != nil {
-			return usagef("--max-memory %q: %v", o.maxMemStr, err)
+			return usagef("--max-memory %v", err)
 		}
 		if n < minMaxMemory {
-			return usagef("--max-memory %s: must be at least %s (a worker process needs about 10MiB before any script runs)", o.maxMemStr, worker.FormatSize(minMaxMemory))
+			return usagef("--max-memory %s: must be at least %s (a worker process needs about 10MiB before any script runs)", o.maxMemStr, formatSize(minMaxMemory))
 		}
 		o.maxMemory = n
 		// A memory bound needs worker processes.
@@ -371,4 +387,80 @@ func (o *runOptions) processes() (procs, perProcess int) {
 	}
 	procs = min(procs, o.throttle)
 	return procs, (o.throttle + procs - 1) / procs
+}
+
+// bareAllowWarnings warns about each --allow-net, --allow-read or
+// --allow-write written without "=" and followed by a word that names an
+// existing file: the flag took no value (it allows everything of its
+// kind), and the word became the script or an input file, which is rarely
+// what was meant. pflag does not say where it found a flag, so args are
+// walked here the way it walks them: a flag's value is skipped, and "--"
+// ends the flags.
+func bareAllowWarnings(fs *pflag.FlagSet, args []string) []string {
+	grants := map[string]struct{ grant, entry string }{
+		"allow-net":   {"connecting to every host", "host"},
+		"allow-read":  {"reading every file", "path"},
+		"allow-write": {"writing every file", "path"},
+	}
+	var warnings []string
+	positional := 0 // positional words seen so far
+	role := func() string {
+		if positional == 0 && !fs.Changed("eval") {
+			return "the script"
+		}
+		return "an input file"
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return warnings
+		case strings.HasPrefix(a, "--"):
+			name, _, hasValue := strings.Cut(a[2:], "=")
+			f := fs.Lookup(name)
+			if f == nil || hasValue {
+				continue
+			}
+			if f.NoOptDefVal == "" {
+				i++ // The next word is the flag's value.
+				continue
+			}
+			g, ok := grants[name]
+			if !ok || i+1 >= len(args) {
+				continue
+			}
+			next := args[i+1]
+			if next == "-" || strings.HasPrefix(next, "-") {
+				continue
+			}
+			if _, err := os.Stat(next); err != nil {
+				continue
+			}
+			warnings = append(warnings, fmt.Sprintf("--%s without \"=\" allows %s, and %q after it is %s; to allow only that %s, write --%s=%s",
+				name, g.grant, next, role(), g.entry, name, next))
+		case len(a) > 1 && a[0] == '-':
+			// Short flags, perhaps several: the first that takes a value
+			// takes the rest of the word, or the next word.
+			for j := 1; j < len(a); j++ {
+				f := fs.ShorthandLookup(a[j : j+1])
+				if f == nil || f.NoOptDefVal != "" {
+					continue
+				}
+				if j == len(a)-1 {
+					i++
+				}
+				break
+			}
+		default:
+			positional++
+		}
+	}
+	return warnings
+}
+
+// warn writes the warnings on w, one line each.
+func (o *runOptions) warn(w io.Writer) {
+	for _, msg := range o.warnings {
+		fmt.Fprintf(w, "rsh: warning: %s\n", msg)
+	}
 }

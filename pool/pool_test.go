@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"iter"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -471,13 +470,16 @@ func newFilePool(t *testing.T, file string, state vm.InitialState, opts pool.Opt
 // goroutines it abandoned to end (when their native call returns), then
 // checks that nothing else was left behind.
 func settle(t *testing.T) {
-	base := runtime.NumGoroutine()
 	// Registered before the pool's Close, so it runs after it.
 	t.Cleanup(func() {
-		for i := 0; i < 6000 && runtime.NumGoroutine() > base; i++ {
-			time.Sleep(20 * time.Millisecond)
+		var err error
+		for i := 0; i < 600; i++ {
+			if err = goleak.Find(); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		goleak.VerifyNone(t)
+		t.Error(err)
 	})
 }
 

@@ -178,7 +178,7 @@ func NewFactory(script *Script, state InitialState) (*Factory, error) {
 		f.imports = append(f.imports, spec)
 	}
 
-	f.registry = require.NewRegistry(require.WithLoader(f.loadSource))
+	f.registry = require.NewRegistry(require.WithLoader(f.loadSource), require.WithPathResolver(requirePath))
 	for name, loader := range builtinModules {
 		f.registry.RegisterNativeModule(name, f.nativeLoader(loader))
 	}
@@ -215,6 +215,9 @@ func (f *Factory) resolveImport(imp string) (importSpec, error) {
 		if err != nil {
 			return importSpec{}, fmt.Errorf("import %s: %w", spec, err)
 		}
+		if !requirable(abs) || !requirable(resolved) {
+			return importSpec{}, fmt.Errorf("import %s: %w", spec, ErrNotRequirable)
+		}
 		spec = resolved
 		// A file named on the command line is trusted, and so is its
 		// directory, so that its own relative requires work.
@@ -242,32 +245,61 @@ func (f *Factory) nativeLoader(mk func(*builtins.Env) require.ModuleLoader) requ
 	}
 }
 
-// ErrOutsideRoots is returned when require names a file outside the module
-// roots.
-var ErrOutsideRoots = errors.New("outside the module roots (the script's directory tree and --module-path)")
+// requirable reports whether require may load path, by its extension:
+// JavaScript and JSON only. Anything else (.env, a key, a shell script) is
+// refused, so that require cannot evaluate a file that is not code and
+// echo its contents in a syntax error.
+func requirable(path string) bool {
+	switch filepath.Ext(path) {
+	case ".js", ".cjs", ".json":
+		return true
+	}
+	return false
+}
 
-// loadSource is the require source loader: it loads JS and JSON files only
-// from the module roots, after resolving symlinks.
+// ErrNotRequirable is returned when require names a file whose extension
+// is not one of .js, .cjs or .json.
+var ErrNotRequirable = errors.New("only .js, .cjs and .json files can be loaded")
+
+// requirePath joins a module name to the directory of the module that
+// requires it, without resolving links: loadSource resolves them to check
+// the roots, and messages then name the path as the script wrote it, not
+// where a link leads.
+func requirePath(base, name string) string {
+	return filepath.Join(base, filepath.FromSlash(name))
+}
+
+// loadSource is the require source loader: it loads .js, .cjs and .json
+// files only from the module roots, after resolving symlinks. A file that
+// is missing, outside the roots, not a regular file or unreadable is
+// reported the same way, as not existing (require then goes on to the next
+// candidate, and ends with "cannot find module"), so require cannot tell a
+// script what exists outside its roots. A file in the roots with another
+// extension is an error naming the allowed ones.
 func (f *Factory) loadSource(path string) ([]byte, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, err
+		return nil, require.ModuleFileDoesNotExistError
 	}
 	resolved, err := filepath.EvalSymlinks(abs)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, require.ModuleFileDoesNotExistError
-		}
-		return nil, err
-	}
-	if !f.importFiles[resolved] && !within(f.roots, resolved) {
-		return nil, fmt.Errorf("require %s: %w", resolved, ErrOutsideRoots)
-	}
-	fi, err := os.Stat(resolved)
-	if err != nil || fi.IsDir() {
 		return nil, require.ModuleFileDoesNotExistError
 	}
-	return os.ReadFile(resolved)
+	if !f.importFiles[resolved] && !within(f.roots, resolved) {
+		return nil, require.ModuleFileDoesNotExistError
+	}
+	fi, err := os.Stat(resolved)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, require.ModuleFileDoesNotExistError
+	}
+	if !requirable(abs) || !requirable(resolved) {
+		return nil, fmt.Errorf("require %s: %w", path, ErrNotRequirable)
+	}
+	b, err := os.ReadFile(resolved)
+	if err != nil {
+		return nil, require.ModuleFileDoesNotExistError
+	}
+	return b, nil
 }
 
 func within(roots []string, path string) bool {

@@ -85,10 +85,12 @@ type childSlot struct {
 	id      int
 	runner  pool.Runner
 	batches chan []pool.Item
-	mu      sync.Mutex
-	cancel  context.CancelFunc // of the running batch
-	buf     []byte             // results not yet written
-	flushed time.Time
+	mu     sync.Mutex
+	cancel context.CancelFunc // of the running batch
+
+	bmu   sync.Mutex
+	buf   []byte      // results not yet written
+	timer *time.Timer // writes buf flushEvery after it stopped being empty
 }
 
 // serve runs the worker protocol until its input ends, and returns the
@@ -222,31 +224,44 @@ func (s *childSlot) loop() {
 		s.cancel = cancel
 		s.mu.Unlock()
 		out := make([]*vm.Result, len(items))
-		s.flushed = time.Now()
 		s.runner.Run(ctx, items, out, func(i int) { s.ended(i, out[i]) }, func() bool { return ctx.Err() != nil })
 		s.mu.Lock()
 		s.cancel = nil
 		s.mu.Unlock()
+		s.bmu.Lock()
 		s.buf = appendFrame(s.buf, frameDone, binary.AppendUvarint(nil, uint64(s.id)))
 		s.flush()
+		s.bmu.Unlock()
 	}
 	cancel()
 	s.runner.Close()
 }
 
-// ended queues an item's result, writing the queue when it is old enough.
+// ended queues an item's result, to be written with the batch's end or
+// flushEvery after the queue stopped being empty, whichever is first: fast
+// items share writes, and a result never waits behind a slow item.
 func (s *childSlot) ended(i int, res *vm.Result) {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	if len(s.buf) == 0 {
+		if s.timer == nil {
+			s.timer = time.AfterFunc(flushEvery, func() {
+				s.bmu.Lock()
+				defer s.bmu.Unlock()
+				s.flush()
+			})
+		} else {
+			s.timer.Reset(flushEvery)
+		}
+	}
 	b, at := beginFrame(s.buf, frameResult)
 	b = binary.AppendUvarint(b, uint64(s.id))
 	b = binary.AppendUvarint(b, uint64(i))
 	b = res.AppendBinary(b)
 	s.buf = endFrame(b, at)
-	if now := time.Now(); now.Sub(s.flushed) >= flushEvery {
-		s.flush()
-		s.flushed = now
-	}
 }
 
+// flush writes the queued results; s.bmu is held.
 func (s *childSlot) flush() {
 	if len(s.buf) == 0 {
 		return

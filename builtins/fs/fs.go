@@ -10,8 +10,15 @@
 // process, or a script in another runspace) makes the operation fail rather
 // than go outside. A denied path throws
 // a PermissionDenied error; any other failure throws an Error whose message
-// starts with the function name and the path, e.g.
-// "fs.readFile notes.txt: open /home/me/notes.txt: no such file or directory".
+// starts with the function name and the path as the script gave it, e.g.
+// "fs.readFile notes.txt: no such file or directory". Messages never name
+// the path a link led to.
+//
+// Reading and writing file contents (readFile, readBytes, writeFile,
+// appendFile) work on regular files only: a named pipe or a device can
+// block for ever or never end, beyond the reach of the item's timeout, so
+// it throws "not a regular file" instead. stat, readDir and walk describe
+// any kind of entry, with its type.
 //
 // Functions (all synchronous):
 //
@@ -19,17 +26,21 @@
 //	readBytes(path) Uint8Array
 //	writeFile(path, data)                   data: string, ArrayBuffer, typed array or DataView
 //	appendFile(path, data)
-//	stat(path) {path, name, size, isDir, isFile, isSymlink, mode, modified}
-//	readDir(path) [{name, path, size, isDir, isSymlink, modified}]
-//	walk(path) [{path, size, isDir, isSymlink, modified}]
+//	stat(path) {path, name, size, type, isDir, isFile, isSymlink, mode, modified}
+//	readDir(path) [{name, path, size, type, isDir, isSymlink, modified}]
+//	walk(path) [{path, size, type, isDir, isSymlink, modified}]
 //	exists(path) boolean
 //	mkdir(path, {recursive = true})
 //	remove(path, {recursive = false})
+//
+// type is one of "file", "dir", "symlink", "fifo", "socket",
+// "char-device", "block-device" or "other".
 package fs
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
@@ -98,14 +109,83 @@ type fsModule struct {
 	env *builtins.Env
 }
 
-// fail throws err, which names what was being done, as a JavaScript Error
-// (PermissionDenied for a permission error).
+// fail throws err as a JavaScript Error (PermissionDenied for a permission
+// error) whose message names fn and path, the path as the script gave it.
+// The path inside an *fs.PathError or *os.LinkError is the resolved one,
+// which may be where a link led, so only its cause is kept.
 func (m *fsModule) fail(fn, path string, err error) {
 	var pe *builtins.PermissionError
 	if errors.As(err, &pe) {
 		builtins.Throw(m.rt, "PermissionDenied", err)
 	}
+	var pathErr *iofs.PathError
+	var linkErr *os.LinkError
+	switch {
+	case errors.As(err, &pathErr):
+		err = pathErr.Err
+	case errors.As(err, &linkErr):
+		err = linkErr.Err
+	}
 	builtins.Throw(m.rt, "Error", fmt.Errorf("fs.%s %s: %w", fn, path, err))
+}
+
+// errNotRegular is thrown, wrapped, for contents read from or written to
+// something that is not a regular file.
+var errNotRegular = errors.New("not a regular file")
+
+// typeName names the type of a file mode, as the type field reports it.
+func typeName(mode iofs.FileMode) string {
+	switch {
+	case mode.IsRegular():
+		return "file"
+	case mode.IsDir():
+		return "dir"
+	case mode&iofs.ModeSymlink != 0:
+		return "symlink"
+	case mode&iofs.ModeNamedPipe != 0:
+		return "fifo"
+	case mode&iofs.ModeSocket != 0:
+		return "socket"
+	case mode&iofs.ModeCharDevice != 0:
+		return "char-device"
+	case mode&iofs.ModeDevice != 0:
+		return "block-device"
+	}
+	return "other"
+}
+
+// notRegular is the error for contents of something that is not a
+// regular file.
+func notRegular(mode iofs.FileMode) error {
+	what := typeName(mode)
+	if what == "dir" {
+		what = "directory"
+	}
+	return fmt.Errorf("%w (a %s): only regular files can be read or written", errNotRegular, what)
+}
+
+// openRegular opens c for its contents with flag and refuses anything
+// but a regular file. It looks before opening, so that a named pipe is
+// not even opened, and opens without blocking (O_NONBLOCK: opening a pipe
+// otherwise waits for its other end), then checks what it opened, in case
+// the entry was replaced in between. A failure throws.
+func (m *fsModule) openRegular(fn, path string, c confined, flag int) *os.File {
+	if fi, err := c.root.Stat(c.rel); err == nil && !fi.Mode().IsRegular() {
+		m.fail(fn, path, notRegular(fi.Mode()))
+	}
+	f, err := c.root.OpenFile(c.rel, flag|syscall.O_NONBLOCK, fileMode)
+	if err != nil {
+		m.fail(fn, path, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = notRegular(fi.Mode())
+	}
+	if err != nil {
+		f.Close()
+		m.fail(fn, path, err)
+	}
+	return f
 }
 
 // pathArg returns argument i, which must be a string.
@@ -169,11 +249,37 @@ func (m *fsModule) read(fn string, call goja.FunctionCall) []byte {
 	path := m.pathArg(fn, call, 0)
 	c := m.check(fn, path, "read")
 	defer c.root.Close()
-	b, err := c.root.ReadFile(c.rel)
+	f := m.openRegular(fn, path, c, os.O_RDONLY)
+	defer f.Close()
+	b, err := readAll(f)
 	if err != nil {
 		m.fail(fn, path, err)
 	}
 	return b
+}
+
+// readAll reads f to its end into a buffer sized from its length, as
+// os.ReadFile does, so that a file's bytes are held once, not in a buffer
+// grown by doubling.
+func readAll(f *os.File) ([]byte, error) {
+	size := 0
+	if fi, err := f.Stat(); err == nil && int64(int(fi.Size())) == fi.Size() {
+		size = int(fi.Size())
+	}
+	b := make([]byte, 0, size+512) // +512: files that grew, or report no size (/proc).
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 func (m *fsModule) readFile(call goja.FunctionCall) goja.Value {
@@ -192,10 +298,7 @@ func (m *fsModule) write(fn string, call goja.FunctionCall, flag int) goja.Value
 	}
 	c := m.check(fn, path, "write")
 	defer c.root.Close()
-	f, err := c.root.OpenFile(c.rel, os.O_WRONLY|os.O_CREATE|flag, fileMode)
-	if err != nil {
-		m.fail(fn, path, err)
-	}
+	f := m.openRegular(fn, path, c, os.O_WRONLY|os.O_CREATE|flag)
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -235,6 +338,7 @@ func (m *fsModule) stat(call goja.FunctionCall) goja.Value {
 	_ = o.Set("path", path)
 	_ = o.Set("name", filepath.Base(path))
 	_ = o.Set("size", fi.Size())
+	_ = o.Set("type", typeName(fi.Mode()))
 	_ = o.Set("isDir", fi.IsDir())
 	_ = o.Set("isFile", fi.Mode().IsRegular())
 	_ = o.Set("isSymlink", isLink)
@@ -266,6 +370,7 @@ func (m *fsModule) readDir(call goja.FunctionCall) goja.Value {
 		_ = o.Set("name", de.Name())
 		_ = o.Set("path", filepath.Join(path, de.Name()))
 		_ = o.Set("size", fi.Size())
+		_ = o.Set("type", typeName(fi.Mode()))
 		_ = o.Set("isDir", fi.IsDir())
 		_ = o.Set("isSymlink", fi.Mode()&os.ModeSymlink != 0)
 		_ = o.Set("modified", fi.ModTime().UTC().Format(isoMillis))
@@ -278,6 +383,7 @@ func (m *fsModule) readDir(call goja.FunctionCall) goja.Value {
 type walkEntry struct {
 	path     string // Relative to the resolved root.
 	size     int64
+	mode     iofs.FileMode
 	isDir    bool
 	isLink   bool
 	modified time.Time
@@ -312,7 +418,7 @@ func (m *fsModule) walk(call goja.FunctionCall) goja.Value {
 		if err != nil {
 			return err
 		}
-		e := walkEntry{path: rel, isDir: de.IsDir(), isLink: fi.Mode()&os.ModeSymlink != 0, modified: fi.ModTime()}
+		e := walkEntry{path: rel, mode: fi.Mode(), isDir: de.IsDir(), isLink: fi.Mode()&os.ModeSymlink != 0, modified: fi.ModTime()}
 		if e.isDir {
 			dirs[rel] = len(entries)
 		} else if e.size = fi.Size(); fi.Mode().IsRegular() {
@@ -335,6 +441,7 @@ func (m *fsModule) walk(call goja.FunctionCall) goja.Value {
 		o := m.rt.NewObject()
 		_ = o.Set("path", filepath.Join(path, e.path))
 		_ = o.Set("size", e.size)
+		_ = o.Set("type", typeName(e.mode))
 		_ = o.Set("isDir", e.isDir)
 		_ = o.Set("isSymlink", e.isLink)
 		_ = o.Set("modified", e.modified.UTC().Format(isoMillis))

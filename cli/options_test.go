@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// bareAllowWarnings finds a bare --allow-* followed by an existing file
+// the way pflag reads the arguments: a flag's value is not a positional
+// word, short flags may be grouped, and "--" ends the flags.
+func TestBareAllowWarnings(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, f := range []string{"in.txt", "s.js"} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir("dir", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string // In the warnings, one string each.
+	}{
+		{[]string{"-e", "x", "--allow-read", "in.txt"}, []string{`--allow-read without "=" allows reading every file, and "in.txt" after it is an input file; to allow only that path, write --allow-read=in.txt`}},
+		{[]string{"--allow-read", "dir", "s.js"}, []string{`"dir" after it is the script`}},
+		{[]string{"s.js", "--allow-write", "in.txt"}, []string{`--allow-write without "=" allows writing every file, and "in.txt" after it is an input file`}},
+		{[]string{"--allow-net", "in.txt", "s.js"}, []string{`--allow-net without "=" allows connecting to every host, and "in.txt" after it is the script; to allow only that host, write --allow-net=in.txt`}},
+		{[]string{"-ke", "x", "--allow-read", "in.txt", "--allow-net", "s.js"}, []string{`"in.txt" after it is an input file`, `"s.js" after it is an input file`}},
+		{[]string{"--allow-read=in.txt", "s.js"}, nil},
+		{[]string{"-e", "--allow-read", "in.txt"}, nil},  // The flag is -e's value.
+		{[]string{"-ke", "--allow-read", "in.txt"}, nil}, // Grouped: e takes the next word.
+		{[]string{"--eval", "--allow-read", "in.txt"}, nil},
+		{[]string{"-A", "in.txt", "s.js"}, nil}, // -A takes no value and no list.
+		{[]string{"-e", "x", "--", "--allow-read", "in.txt"}, nil},
+		{[]string{"-e", "x", "--allow-read", "--", "in.txt"}, nil},
+		{[]string{"-e", "x", "--allow-read", "nosuch.txt"}, nil},
+		{[]string{"-e", "x", "--allow-read", "-"}, nil},
+		{[]string{"-e", "x", "--allow-read"}, nil},
+	} {
+		o := &runOptions{}
+		fs := newRunFlags(o)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		got := bareAllowWarnings(fs, tc.args)
+		if len(got) != len(tc.want) {
+			t.Errorf("%q: warnings %q; want %d", tc.args, got, len(tc.want))
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("%q: warning %q; want it to say %q", tc.args, got[i], w)
+			}
+		}
+	}
+}
+
+// parseRun keeps the warnings, and --max-line takes sizes.
+func TestParseRunMaxLineAndWarnings(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	if err := os.WriteFile(in, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseRun([]string{"-e", "x", "--allow-read", in, "--max-line", "64KiB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.maxLine != 64<<10 || len(o.warnings) != 1 || len(o.files) != 1 {
+		t.Errorf("maxLine %d, warnings %q, files %q; want 65536, one warning, one file", o.maxLine, o.warnings, o.files)
+	}
+	if o, err := parseRun([]string{"-e", "x"}); err != nil || o.maxLine != defaultMaxLine {
+		t.Errorf("default maxLine %d, %v; want %d", o.maxLine, err, defaultMaxLine)
+	}
+	for _, bad := range []string{"0", "2GiB", "big", "1MB"} {
+		if _, err := parseRun([]string{"-e", "x", "--max-line", bad}); err == nil || !strings.Contains(err.Error(), "--max-line "+bad) {
+			t.Errorf("--max-line %s: err = %v; want a usage error naming it", bad, err)
+		}
+	}
+}
