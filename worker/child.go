@@ -85,8 +85,8 @@ type childSlot struct {
 	id      int
 	runner  pool.Runner
 	batches chan []pool.Item
-	mu     sync.Mutex
-	cancel context.CancelFunc // of the running batch
+	mu      sync.Mutex
+	cancel  context.CancelFunc // of the running batch
 
 	bmu   sync.Mutex
 	buf   []byte      // results not yet written
