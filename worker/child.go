@@ -45,6 +45,9 @@ const (
 	// flushEvery bounds how long a finished item's result may wait in
 	// the worker's buffer while later items of its batch run.
 	flushEvery = 2 * time.Millisecond
+	// parentCheck is how often a worker checks that its parent lives: a
+	// worker left behind by a killed rsh stops within this long.
+	parentCheck = 100 * time.Millisecond
 )
 
 // Main makes this process a worker when it was started as one by an
@@ -108,6 +111,7 @@ func serve(in io.Reader, out io.Writer) int {
 		fmt.Fprintf(os.Stderr, "worker: bad spec: %v\n", err)
 		return exitProtocol
 	}
+	go orphaned(os.Getppid())
 	if sp.MaxMemory > 0 {
 		limitMemory(sp.MaxMemory)
 	}
@@ -268,6 +272,17 @@ func (s *childSlot) flush() {
 	}
 	s.c.send(s.buf)
 	s.buf = s.buf[:0]
+}
+
+// orphaned ends the worker once its parent is gone (killed with -9, say):
+// the kernel gives the worker a new parent, and the work it holds will be
+// run again by whoever resumes the run.
+func orphaned(parent int) {
+	for range time.Tick(parentCheck) {
+		if os.Getppid() != parent {
+			os.Exit(exitProtocol)
+		}
+	}
 }
 
 // limitMemory bounds this process: the collector's soft goal below limit,

@@ -80,8 +80,7 @@ func newPool(t *testing.T, s setup) *pool.Pool {
 	}
 	opts := worker.Options{Script: script, State: s.state, PerProcess: s.perProcess, MaxMemory: s.maxMemory}
 	if s.plain {
-		plainBuilt.Store(true)
-		bin, err := plainWorker()
+		bin, err := plainWorkerFor(t)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +192,17 @@ func TestMemoryLimit(t *testing.T) {
 }
 
 // children returns the pids of this process's children.
-func children(t *testing.T) []int {
+func children(t *testing.T) []int { return childrenOf(t, os.Getpid()) }
+
+// plainWorkerFor is plainWorker for one test.
+func plainWorkerFor(t *testing.T) (string, error) {
+	t.Helper()
+	plainBuilt.Store(true)
+	return plainWorker()
+}
+
+// childrenOf returns the pids of parent's children.
+func childrenOf(t *testing.T, parent int) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -211,7 +220,7 @@ func children(t *testing.T) []int {
 		}
 		// pid (comm) state ppid ...: comm may hold spaces, so split after ")".
 		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
+		if len(f) > 1 && f[1] == strconv.Itoa(parent) {
 			pids = append(pids, pid)
 		}
 	}
@@ -287,4 +296,51 @@ func TestCancel(t *testing.T) {
 	if len(got) != 2 || got[0].Status != vm.Success || got[1].Status != vm.Stopped {
 		t.Fatalf("results: %+v", got)
 	}
+}
+
+// Workers end soon after their parent is killed, even in the middle of a
+// long item.
+func TestOrphanedWorkersEnd(t *testing.T) {
+	bin, err := plainWorkerFor(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--isolate", "process", "-t", "2", "-e", "(n) => { sleep(60000); return n }")
+	cmd.Stdin = strings.NewReader("1\n2\n")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for its worker, then kill it.
+	var workers []int
+	for i := 0; i < 600 && len(workers) == 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+		workers = childrenOf(t, cmd.Process.Pid)
+	}
+	if len(workers) == 0 {
+		t.Fatalf("workers: %v", workers)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	for i := 0; i < 600; i++ {
+		alive := 0
+		for _, pid := range workers {
+			if syscall.Kill(pid, 0) == nil && !zombie(pid) {
+				alive++
+			}
+		}
+		if alive == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("workers %v still alive 30s after their parent was killed", workers)
+}
+
+func zombie(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(f) > 0 && f[0] == "Z"
 }
