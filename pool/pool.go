@@ -12,6 +12,13 @@
 //     runs, and at most the Limiter's size across every Pool sharing it.
 //   - A runspace is used by one goroutine at a time; one that was
 //     interrupted or panicked is closed and replaced, never reused.
+//   - An item stuck in native code (which never sees an interrupt) gets its
+//     Timeout result Grace after its timeout, or Stopped Grace after its run
+//     was cancelled; its runspace is abandoned to the stuck goroutine and
+//     the run goes on without it.
+//   - Items run on Runners made by an Engine: runspaces in this process by
+//     default, or worker processes (package worker), with the same
+//     guarantees.
 //   - With KeepOrder, results come in input order, and at most Window items
 //     are taken from the input ahead of the next result to be delivered, so
 //     memory stays bounded however slow an early item is.

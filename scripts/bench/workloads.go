@@ -95,6 +95,11 @@ func (e *env) trivial() (*workload, error) {
 	w.tools = []*tool{
 		{name: "rsh", items: z.trivial, stdin: rshIn, check: squaresCheck(z.trivial),
 			cmd: fmt.Sprintf(`"$RSH" run -e '(n) => n * n' -t %d`, n)},
+		// What durability and containment cost on the same items.
+		{name: "rsh --joblog", items: z.trivial, stdin: rshIn, check: squaresCheck(z.trivial),
+			cmd: fmt.Sprintf(`rm -f "$OUT/joblog"; "$RSH" run -e '(n) => n * n' -t %d --joblog "$OUT/joblog"`, n)},
+		{name: "rsh --max-memory", items: z.trivial, stdin: rshIn, check: squaresCheck(z.trivial),
+			cmd: fmt.Sprintf(`"$RSH" run -e '(n) => n * n' -t %d --max-memory 512MiB`, n)},
 		{name: "limit", items: z.trivial, selfTimed: true,
 			cmd: fmt.Sprintf(`"$LIMIT" -script '(n) => n * n' -items %d -workers %d`, z.trivial, n)},
 		{name: "GNU parallel", items: z.trivialParallel, stdin: parIn, check: squaresCheck(z.trivialParallel), needs: []string{"parallel"},
