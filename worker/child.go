@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -84,12 +85,13 @@ type child struct {
 }
 
 type childSlot struct {
-	c       *child
-	id      int
-	runner  pool.Runner
-	batches chan []pool.Item
-	mu      sync.Mutex
-	cancel  context.CancelFunc // of the running batch
+	c        *child
+	id       int
+	runner   pool.Runner
+	batches  chan []pool.Item
+	mu       sync.Mutex
+	cancel   context.CancelFunc // of the running batch
+	draining atomic.Bool        // start no more of the batch's items
 
 	bmu   sync.Mutex
 	buf   []byte      // results not yet written
@@ -189,6 +191,8 @@ func (c *child) read(r *bufio.Reader) int {
 				return exitProtocol
 			}
 			s.batches <- items
+		case frameDrain:
+			s.draining.Store(true)
 		case frameCancel:
 			s.mu.Lock()
 			if s.cancel != nil {
@@ -228,7 +232,8 @@ func (s *childSlot) loop() {
 		s.cancel = cancel
 		s.mu.Unlock()
 		out := make([]*vm.Result, len(items))
-		s.runner.Run(ctx, items, out, func(i int) { s.ended(i, out[i]) }, func() bool { return ctx.Err() != nil })
+		s.draining.Store(false)
+		s.runner.Run(ctx, items, out, func(i int) { s.ended(i, out[i]) }, func() bool { return ctx.Err() != nil || s.draining.Load() })
 		s.mu.Lock()
 		s.cancel = nil
 		s.mu.Unlock()

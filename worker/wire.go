@@ -21,6 +21,7 @@ const (
 	frameSpec   = 'S' // JSON spec, first and once
 	frameBatch  = 'B' // slot, then items
 	frameCancel = 'C' // slot: interrupt its batch
+	frameDrain  = 'N' // slot: start no more of its batch's items
 	// worker → parent
 	frameReady  = 'R' // every slot's runspace initialised
 	frameInit   = 'I' // the script failed to initialise: message

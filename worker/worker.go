@@ -513,7 +513,7 @@ func (r *runner) Run(ctx context.Context, items []pool.Item, out []*vm.Result, e
 			}
 			return
 		}
-		unfinished, d := r.exchange(ctx, r.p, r.slot, items, pending, out, ended)
+		unfinished, d := r.exchange(ctx, r.p, r.slot, items, pending, out, ended, stopped)
 		if d == nil {
 			return // the batch is over; what did not start stays nil
 		}
@@ -542,7 +542,7 @@ func failed(ctx context.Context, err error) *vm.Result {
 // exchange sends the items idxs to slot of p and collects their results
 // until the batch is over (nil death) or the process dies (with the items
 // that got no result, in order).
-func (r *runner) exchange(ctx context.Context, p *proc, slot int, items []pool.Item, idxs []int, out []*vm.Result, ended func(int)) ([]int, *death) {
+func (r *runner) exchange(ctx context.Context, p *proc, slot int, items []pool.Item, idxs []int, out []*vm.Result, ended func(int), stopped func() bool) ([]int, *death) {
 	b, at := beginFrame(r.buf[:0], frameBatch)
 	b = binary.AppendUvarint(b, uint64(slot))
 	b = binary.AppendUvarint(b, uint64(len(idxs)))
@@ -577,6 +577,7 @@ func (r *runner) exchange(ctx context.Context, p *proc, slot int, items []pool.I
 		}
 		return false
 	}
+	drained := false
 	for {
 		select {
 		case m := <-ch:
@@ -586,16 +587,22 @@ func (r *runner) exchange(ctx context.Context, p *proc, slot int, items []pool.I
 			if quiet != nil {
 				quiet.Reset(limit)
 			}
+			if !drained && stopped() {
+				// The run is winding down (drained, halted): the
+				// worker starts nothing more of this batch.
+				drained = true
+				p.write(appendFrame(nil, frameDrain, binary.AppendUvarint(nil, uint64(slot))))
+			}
 		case <-p.dead:
 			// Everything the process sent is in the channel by now.
-			for drained := false; !drained; {
+			for empty := false; !empty; {
 				select {
 				case m := <-ch:
 					if deliver(m) {
 						return nil, nil
 					}
 				default:
-					drained = true
+					empty = true
 				}
 			}
 			var unfinished []int
@@ -635,7 +642,7 @@ func (e *Engine) alone(ctx context.Context, cfg pool.RunnerConfig, it *pool.Item
 	}
 	out := make([]*vm.Result, 1)
 	r := &runner{e: e, cfg: cfg}
-	unfinished, d := r.exchange(ctx, q, 0, []pool.Item{*it}, []int{0}, out, func(int) {})
+	unfinished, d := r.exchange(ctx, q, 0, []pool.Item{*it}, []int{0}, out, func(int) {}, func() bool { return false })
 	if d == nil {
 		if out[0] == nil {
 			return &vm.Result{StartedAt: time.Now(), Status: vm.Stopped, Error: &vm.ErrorInfo{Message: "interrupted before it could run again"}}

@@ -344,3 +344,27 @@ func zombie(pid int) bool {
 	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	return len(f) > 0 && f[0] == "Z"
 }
+
+// A drained run (the first Ctrl-C, --halt soon) lets running items finish
+// and starts none of the rest, even those already sent to a worker.
+func TestDrain(t *testing.T) {
+	p := newPool(t, setup{src: `(n) => { sleep(20); return n }`, pool: pool.Options{Throttle: 1}})
+	var items []pool.Item
+	for i := range 200 {
+		items = append(items, pool.Item{Value: float64(i)})
+	}
+	drain := make(chan struct{})
+	var once sync.Once
+	n := 0
+	for range p.Run(context.Background(), slices.Values(items), pool.Drain(drain), pool.Observe(func(r *vm.Result) {
+		if r.Seq == 3 {
+			once.Do(func() { close(drain) })
+		}
+	})) {
+		n++
+	}
+	// Item 4 may have started before the drain was seen; no more.
+	if n < 3 || n > 4 {
+		t.Fatalf("%d results after draining at the third", n)
+	}
+}
