@@ -6,7 +6,7 @@
 #
 #   scripts/faults.sh                    # 20 kill/resume rounds and the other checks
 #   scripts/faults.sh -n 10              # the short run, for CI
-#   scripts/faults.sh --long             # 200 rounds: the long run
+#   scripts/faults.sh --long             # 500 rounds: the long run
 #   scripts/faults.sh --seed 4242 -n 1   # one round again (each line gives its seed)
 #   scripts/faults.sh --keep             # keep every file, not only a failure's
 #
@@ -42,7 +42,7 @@ usage() {
 	exit 2
 }
 rounds=20
-long_rounds=200
+long_rounds=500
 seed=""
 keep=""
 while (($# > 0)); do

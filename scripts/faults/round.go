@@ -47,6 +47,8 @@ type config struct {
 	keep   bool   // keep the files of rounds that pass
 }
 
+// roundsCommand runs the kill/resume rounds and prints a line for each;
+// it returns the exit code: 1 if a round failed, 2 for bad arguments.
 func roundsCommand(args []string) int {
 	fs := flag.NewFlagSet("rounds", flag.ContinueOnError)
 	var cfg config
@@ -207,9 +209,9 @@ func (r *round) args(cfg config, resume bool) []string {
 	return a
 }
 
-// expectedDuration guesses how long a run takes when the part left of
-// the input is left (1 for all of it), so that kills land within the run:
-// item.js sleeps 2-6 ms per item.
+// expectedDuration guesses how long a run takes that has the given part
+// of the input left to do (1: all of it), so that kills land within the
+// run: item.js sleeps 2-6 ms per item.
 func (r *round) expectedDuration(left float64) time.Duration {
 	var sleep time.Duration
 	for _, l := range r.lines {
