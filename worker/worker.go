@@ -196,6 +196,25 @@ type msg struct {
 // start starts a worker process with slots runners and waits for its
 // runspaces to initialise.
 func (e *Engine) start(ctx context.Context, slots int, cfg pool.RunnerConfig) (*proc, error) {
+	// A worker killed while it starts (by the OOM killer, or a fault
+	// test) is not the script's fault: try again, a few times.
+	var err error
+	for range startAttempts {
+		var p *proc
+		p, err = e.startOnce(ctx, slots, cfg)
+		var ie *vm.InitError
+		if err == nil || errors.As(err, &ie) || ctx.Err() != nil {
+			return p, err
+		}
+	}
+	return nil, err
+}
+
+// startAttempts is how many times a worker that dies while starting is
+// started again before its runner gives up.
+const startAttempts = 3
+
+func (e *Engine) startOnce(ctx context.Context, slots int, cfg pool.RunnerConfig) (*proc, error) {
 	sp := spec{
 		Name: e.opts.Script.Name(), Dir: e.opts.Script.Dir(), Source: e.opts.Script.Source(),
 		State: e.opts.State, Runner: cfg, Slots: slots, MaxMemory: e.opts.MaxMemory,

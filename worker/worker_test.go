@@ -368,3 +368,37 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("%d results after draining at the third", n)
 	}
 }
+
+// A worker killed while it starts is started again: the run goes on.
+func TestKilledWhileStarting(t *testing.T) {
+	script, err := vm.Compile("slow-init.js", t.TempDir(), `sleep(300); (n) => n`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := worker.New(worker.Options{Script: script})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		for i := 0; i < 600; i++ {
+			if pids := children(t); len(pids) > 0 {
+				_ = syscall.Kill(pids[0], syscall.SIGKILL)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	p, err := pool.New(context.Background(), pool.Options{Engine: e, Throttle: 1})
+	<-killed
+	if err != nil {
+		t.Fatalf("a worker killed while starting failed the pool: %v", err)
+	}
+	defer p.Close()
+	got := run(p, values(7.0))
+	if r := got[1]; r.Status != vm.Success {
+		t.Fatalf("%s %+v", r.Status, r.Error)
+	}
+}
