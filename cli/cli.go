@@ -156,6 +156,13 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 			return fail(err)
 		}
 		defer jl.close()
+		if f, ok := env.Stdout.(*os.File); ok && resume != nil {
+			if n, err := dropTornLine(f); err != nil {
+				return fail(fmt.Errorf("resuming into the output file: %w", err))
+			} else if n > 0 {
+				fmt.Fprintf(env.Stderr, "rsh: removed the last %d bytes of the output: a line an interrupted run left unfinished\n", n)
+			}
+		}
 	}
 
 	// Stopping: the first signal drains the run (no new items; running

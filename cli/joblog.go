@@ -87,6 +87,43 @@ func endLastLine(f *os.File) error {
 	return err
 }
 
+// dropTornLine removes from f, a regular file that a resumed run appends
+// its output to, a last line that a killed run left unfinished (a write
+// of many lines can stop part way when the process is killed). That line
+// is not an output anyone has: the job log never claimed its item, which
+// runs again. It returns how many bytes were removed.
+func dropTornLine(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return 0, err
+	}
+	// f is usually open for appending only (>>): read through a second,
+	// read-only open of the same file.
+	r, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	const block = 64 << 10
+	buf := make([]byte, block)
+	end := fi.Size()
+	for at := end; at > 0; {
+		n := min(int64(block), at)
+		at -= n
+		if _, err := r.ReadAt(buf[:n], at); err != nil {
+			return 0, err
+		}
+		if at+n == end && buf[n-1] == '\n' {
+			return 0, nil // the last line is whole
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			keep := at + int64(i) + 1
+			return end - keep, f.Truncate(keep)
+		}
+	}
+	return end, f.Truncate(0)
+}
+
 // write appends lines (whole lines, each ending in a newline) with a
 // single write.
 func (j *joblog) write(lines []byte) error {

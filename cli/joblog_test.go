@@ -366,3 +366,30 @@ func sampleHeap(stop <-chan struct{}) <-chan uint64 {
 	}()
 	return out
 }
+
+func TestDropTornLine(t *testing.T) {
+	long := strings.Repeat("x", 200<<10)
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"a\nb\n", "a\nb\n"},
+		{"a\nb\n{\"se", "a\nb\n"},
+		{"no newline at all", ""},
+		{"a\n" + long, "a\n"},
+		{long + "\n" + long, long + "\n"},
+	} {
+		path := filepath.Join(t.TempDir(), "out")
+		if err := os.WriteFile(path, []byte(c.in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := dropTornLine(f)
+		f.Close()
+		got, _ := os.ReadFile(path)
+		if err != nil || string(got) != c.want || n != int64(len(c.in)-len(c.want)) {
+			t.Errorf("%.20q: got %.20q (%d removed, %v), want %.20q", c.in, got, n, err, c.want)
+		}
+	}
+}
