@@ -57,9 +57,13 @@ const (
 	// stderrKeep is how much of a worker's stderr is kept to explain its
 	// death (the runtime's fatal message comes first).
 	stderrKeep = 4 << 10
-	// slotBuffer is how many results a slot's channel holds, so the
-	// process's reader rarely waits for the runner.
+	// slotBuffer is the most results handed to a slot's runner at once,
+	// and slotRuns how many such runs its channel holds, so the process's
+	// reader rarely waits for the runner.
 	slotBuffer = 256
+	slotRuns   = 16
+	// resultSlab is how many results are allocated together.
+	resultSlab = 64
 )
 
 // Options configure an Engine.
@@ -175,9 +179,9 @@ type proc struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	wmu   sync.Mutex
-	chans []chan msg // per slot
-	used  []bool     // slots taken (under e.mu)
-	users int        // (under e.mu)
+	chans []chan []msg // per slot
+	used  []bool       // slots taken (under e.mu)
+	users int          // (under e.mu)
 
 	retiring atomic.Bool
 	killed   atomic.Bool // by us, as stuck
@@ -226,9 +230,9 @@ func (e *Engine) startOnce(ctx context.Context, slots int, cfg pool.RunnerConfig
 	}
 	cmd := exec.Command(e.opts.Command[0], e.opts.Command[1:]...)
 	cmd.Env = append(os.Environ(), envWorker+"="+protocolVersion, "GOTRACEBACK=none")
-	p := &proc{e: e, cmd: cmd, dead: make(chan struct{}), chans: make([]chan msg, slots), used: make([]bool, slots)}
+	p := &proc{e: e, cmd: cmd, dead: make(chan struct{}), chans: make([]chan []msg, slots), used: make([]bool, slots)}
 	for i := range p.chans {
-		p.chans[i] = make(chan msg, slotBuffer)
+		p.chans[i] = make(chan []msg, slotRuns)
 	}
 	cmd.Stderr = &p.stderr
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
@@ -288,8 +292,24 @@ var errInit = errors.New("init failed")
 // read dispatches the worker's frames to its slots until its output ends,
 // then records why it died.
 func (p *proc) read(r *bufio.Reader) {
+	// Messages go to the slots in runs, handed over when the pipe has
+	// nothing more to read at once: one channel hand-off per run of
+	// results, not per result. Results are made in slabs.
+	pending := make([][]msg, len(p.chans))
+	var slab []vm.Result
+	handOver := func() {
+		for slot, ms := range pending {
+			if len(ms) > 0 {
+				p.chans[slot] <- ms
+				pending[slot] = nil
+			}
+		}
+	}
 	var err error
 	for {
+		if r.Buffered() == 0 {
+			handOver()
+		}
 		var typ byte
 		var payload []byte
 		typ, payload, err = readFrame(r, nil)
@@ -308,24 +328,33 @@ func (p *proc) read(r *bufio.Reader) {
 		}
 		switch typ {
 		case frameDone:
-			p.chans[slot] <- msg{done: true}
+			pending[slot] = append(pending[slot], msg{done: true})
 			continue
 		case frameResult:
 			if index, payload, err = readUvarint(payload); err != nil {
 				break
 			}
-			res := new(vm.Result)
+			if len(slab) == 0 {
+				slab = make([]vm.Result, resultSlab)
+			}
+			res := &slab[0]
+			slab = slab[1:]
 			if err = res.UnmarshalBinary(payload); err != nil {
 				err = fmt.Errorf("worker: bad result: %w", err)
 				break
 			}
-			p.chans[slot] <- msg{index: int(index), res: res}
+			pending[slot] = append(pending[slot], msg{index: int(index), res: res})
+			if len(pending[slot]) >= slotBuffer {
+				p.chans[slot] <- pending[slot]
+				pending[slot] = nil
+			}
 			continue
 		default:
 			err = fmt.Errorf("worker: unknown frame %q", typ)
 		}
 		break
 	}
+	handOver()
 	if err != io.EOF {
 		// A broken protocol: the process cannot be trusted any more.
 		_ = p.cmd.Process.Kill()
@@ -585,14 +614,16 @@ func (r *runner) exchange(ctx context.Context, p *proc, slot int, items []pool.I
 	ch := p.chans[slot]
 	ctxDone := ctx.Done()
 	var killAfter <-chan time.Time
-	deliver := func(m msg) bool {
-		if m.done {
-			return true
-		}
-		if m.index < len(idxs) {
-			i := idxs[m.index]
-			out[i] = m.res
-			ended(i)
+	deliver := func(ms []msg) bool {
+		for _, m := range ms {
+			if m.done {
+				return true
+			}
+			if m.index < len(idxs) {
+				i := idxs[m.index]
+				out[i] = m.res
+				ended(i)
+			}
 		}
 		return false
 	}
