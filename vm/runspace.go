@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
 	"github.com/dop251/goja_nodejs/require"
 
 	"github.com/runspaces/rsh/builtins"
@@ -89,6 +90,7 @@ func (f *Factory) NewRunspace(ctx context.Context) (rs *Runspace, err error) {
 	r := &Runspace{f: f, id: int(f.nextID.Add(1)), rt: goja.New()}
 	r.env = &builtins.Env{Permissions: &f.state.Permissions, Streams: (*streamSink)(r)}
 	r.rt.SetMaxCallStackSize(f.maxStack)
+	r.rt.SetParserOptions(parser.WithDisableSourceMaps) // for eval and new Function; see sourcemap.go
 	f.envs.Store(r.rt, r.env)
 	defer func() {
 		if err != nil {
