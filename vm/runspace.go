@@ -58,7 +58,7 @@ type Runspace struct {
 	fired     atomic.Bool
 	cur       *Result // the item being run; streams append to it
 
-	jsonFns  *jsonFns // JSON.parse and JSON.stringify, looked up on first use
+	nat      natives // bounded JSON.parse, JSON.stringify and friends; see natives.go
 	encoder  jsonEncoder
 	outArena []byte // see encodeOutput
 	args     [2]goja.Value
@@ -125,6 +125,7 @@ func (f *Factory) NewRunspace(ctx context.Context) (rs *Runspace, err error) {
 // setup builds the globals and evaluates the script.
 func (r *Runspace) setup() error {
 	rt, f := r.rt, r.f
+	r.installNatives()
 	f.registry.Enable(rt)
 	r.lazyGlobal("console", func() goja.Value { return require.Require(rt, streams.ConsoleModuleName) })
 	streams.Enable(rt, r.env)
@@ -201,18 +202,6 @@ func (r *Runspace) require(spec string) (goja.Value, error) {
 		return nil, errors.New("require is not enabled")
 	}
 	return req(goja.Undefined(), r.rt.ToValue(spec))
-}
-
-type jsonFns struct{ parse, stringify goja.Callable }
-
-func (r *Runspace) json() *jsonFns {
-	if r.jsonFns == nil {
-		obj := r.rt.Get("JSON").ToObject(r.rt)
-		parse, _ := goja.AssertFunction(obj.Get("parse"))
-		stringify, _ := goja.AssertFunction(obj.Get("stringify"))
-		r.jsonFns = &jsonFns{parse: parse, stringify: stringify}
-	}
-	return r.jsonFns
 }
 
 func describe(v goja.Value) string {
