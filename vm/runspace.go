@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -102,18 +103,20 @@ func (f *Factory) NewRunspace(ctx context.Context) (rs *Runspace, err error) {
 	initRes := &Result{}
 	r.cur = initRes
 	defer func() { r.cur = nil }()
-	err = r.guard(ctx, r.setup)
+	err = r.guard(ctx, func() error { return r.describeThrown(r.setup()) })
 	if f.state.OnInit != nil && (len(initRes.Output) > 0 || len(initRes.Errors) > 0 || len(initRes.Warnings) > 0 ||
 		len(initRes.Verbose) > 0 || len(initRes.Information) > 0) {
 		f.state.OnInit(initRes)
 	}
 	if err != nil {
-		var exc *goja.Exception
-		if errors.As(err, &exc) {
-			info := r.errorInfo(err)
-			msg := info.Message
-			if loc := FirstFrame(info.Stack); loc != "" {
+		var thrown *thrownError
+		if errors.As(err, &thrown) {
+			msg := thrown.info.Message
+			if loc := FirstFrame(thrown.info.Stack); loc != "" {
 				msg += " (at " + loc + ")"
+			}
+			if thrown != err {
+				msg = err.Error() // what it was doing: "import x: ...", with the location
 			}
 			err = errors.New(msg)
 		}
@@ -145,7 +148,7 @@ func (r *Runspace) setup() error {
 	for _, imp := range f.imports {
 		mod, err := r.require(imp.spec)
 		if err != nil {
-			return fmt.Errorf("import %s: %w", imp.spec, err)
+			return fmt.Errorf("import %s: %w", imp.spec, r.describeThrown(err))
 		}
 		rt.Set(imp.global, mod)
 	}
@@ -259,7 +262,21 @@ func (r *Runspace) guard(ctx context.Context, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.broken = true
-			err = &panicError{value: p, stack: string(debug.Stack())}
+			// The engine's uncatchable errors can arrive as panics when
+			// Go code of rsh's was running the script's (describing
+			// what it threw, say).
+			switch x := p.(type) {
+			case *goja.InterruptedError:
+				err = &stopError{cause: context.Cause(ctx)}
+			case *goja.StackOverflowError:
+				err = x
+			default:
+				if ctx.Err() != nil {
+					err = &stopError{cause: context.Cause(ctx)}
+				} else {
+					err = &panicError{value: p, stack: string(debug.Stack())}
+				}
+			}
 		}
 	}()
 	err = fn()
@@ -367,7 +384,7 @@ func (r *Runspace) InvokeInto(ctx context.Context, item any, res *Result) {
 		return
 	}
 	r.cur = res
-	err := r.guard(ctx, func() error { return r.call(ctx, item) })
+	err := r.guard(ctx, func() error { return r.describeThrown(r.call(ctx, item)) })
 	r.cur = nil
 	res.Duration = time.Since(res.StartedAt)
 	r.finish(res, err)
@@ -412,7 +429,12 @@ func (r *Runspace) call(ctx context.Context, item any) error {
 	if ret == nil || goja.IsUndefined(ret) {
 		return nil
 	}
-	return r.sink().Output(ret)
+	// Writing the value may run the script's code (a getter, a toJSON),
+	// which may throw.
+	if exc := r.rt.Try(func() { err = r.sink().Output(ret) }); exc != nil {
+		return exc
+	}
+	return err
 }
 
 // inputError is an item that could not be turned into a JavaScript value,
@@ -438,7 +460,48 @@ func (e *inputError) Error() string {
 // rejection is a rejected promise returned by the item function.
 type rejection struct{ reason goja.Value }
 
-func (e *rejection) Error() string { return "promise rejected: " + e.reason.String() }
+func (e *rejection) Error() string { return "promise rejected" } // the reason: see describeThrown
+
+// thrownError is a JavaScript exception, or a rejected promise, described
+// while the item was still guarded. Describing what a script threw may run
+// the script's code (a getter for message, a toString, a proxy's trap),
+// which may throw, loop until the timeout or crash the process if it ran
+// unguarded; and a *goja.Exception runs such code even when asked whether
+// it wraps another error (errors.As calls its Unwrap). So a thrown value is
+// described as soon as it is caught, and only its description travels on.
+type thrownError struct{ info *ErrorInfo }
+
+func (e *thrownError) Error() string {
+	if loc := FirstFrame(e.info.Stack); loc != "" {
+		return e.info.Message + " (at " + loc + ")"
+	}
+	return e.info.Message
+}
+
+// describeThrown replaces a JavaScript exception or a rejection by its
+// thrownError; other errors are returned as they are. It must be called
+// under guard.
+func (r *Runspace) describeThrown(err error) error {
+	var fallbackStack string
+	switch e := err.(type) { // not errors.As: see thrownError
+	case *goja.Exception:
+		var b bytes.Buffer
+		for _, frame := range e.Stack() {
+			b.WriteString("\tat ")
+			frame.Write(&b)
+			b.WriteByte('\n')
+		}
+		fallbackStack = b.String()
+	case *rejection:
+	default:
+		return err
+	}
+	var info *ErrorInfo
+	if exc := r.rt.Try(func() { info = r.errorInfo(err) }); exc != nil {
+		info = &ErrorInfo{Message: "uncaught exception (describing the thrown value threw as well)", Stack: fallbackStack}
+	}
+	return &thrownError{info: info}
+}
 
 // finish sets the status and error of res from the call's outcome.
 func (r *Runspace) finish(res *Result, err error) {
@@ -472,15 +535,17 @@ func (r *Runspace) finish(res *Result, err error) {
 // errorInfo extracts message and stack from a JavaScript exception, a
 // rejected promise's reason, or a Go error.
 func (r *Runspace) errorInfo(err error) *ErrorInfo {
-	var exc *goja.Exception
-	var rej *rejection
+	switch e := err.(type) {
+	case *thrownError:
+		return e.info
+	case *rejection:
+		return r.thrownInfo(e.reason, "")
+	case *goja.Exception:
+		return r.thrownInfo(e.Value(), e.String())
+	}
 	var overflow *goja.StackOverflowError
 	var pe *panicError
 	switch {
-	case errors.As(err, &rej):
-		return r.thrownInfo(rej.reason, "")
-	case errors.As(err, &exc):
-		return r.thrownInfo(exc.Value(), exc.String())
 	case errors.As(err, &overflow):
 		return &ErrorInfo{Message: "RangeError: Maximum call stack size exceeded", Stack: overflow.String()}
 	case errors.As(err, &pe):
