@@ -129,7 +129,7 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 			fmt.Fprint(env.Stdout, jobUsage)
 			return ExitOK
 		}
-		for _, f := range []string{"joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "halt", "grace", "batch-size", "keep-order", "fresh", "min", "retries", "retry-delay", "out", "total"} {
+		for _, f := range []string{"joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "halt", "grace", "batch-size", "keep-order", "fresh", "min", "retries", "retry-delay", "out", "total", "max-output", "max-output-values", "max-messages", "max-timers"} {
 			if fs.Changed(f) {
 				return usage(fmt.Errorf("--%s is for 'rsh run', not for jobs", f))
 			}

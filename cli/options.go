@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,6 +84,12 @@ type runOptions struct {
 	allowWrit    []string
 	allowAll     bool
 
+	// Per-item limits (0: no limit).
+	maxOutput       byteSize
+	maxOutputValues int
+	maxMessages     int
+	maxTimers       int
+
 	state vm.InitialState // built by validate
 }
 
@@ -119,6 +127,11 @@ func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.haltSpec, "halt", "never", "")
 	fs.DurationVar(&o.grace, "grace", defaultGrace, "")
 	addAllowFlags(fs, &o.allowNet, &o.allowRead, &o.allowWrit, &o.allowAll)
+	o.maxOutput = vm.DefaultMaxOutputBytes
+	fs.Var(&o.maxOutput, "max-output", "")
+	fs.IntVar(&o.maxOutputValues, "max-output-values", vm.DefaultMaxOutputValues, "")
+	fs.IntVar(&o.maxMessages, "max-messages", vm.DefaultMaxMessages, "")
+	fs.IntVar(&o.maxTimers, "max-timers", vm.DefaultMaxTimers, "")
 	return fs
 }
 
@@ -213,8 +226,23 @@ func (o *runOptions) validate() error {
 	}
 	o.halt = halt
 
+	if o.maxOutput < 0 || o.maxOutputValues < 0 || o.maxMessages < 0 || o.maxTimers < 0 {
+		return usagef("--max-output, --max-output-values, --max-messages and --max-timers must not be negative (0: no limit)")
+	}
+
 	st := &o.state
 	st.Timeout = o.timeout
+	// vm takes 0 as its default and a negative value as no limit.
+	noLimit := func(n int64) int64 {
+		if n == 0 {
+			return -1
+		}
+		return n
+	}
+	st.MaxOutputBytes = noLimit(int64(o.maxOutput))
+	st.MaxOutputValues = int(noLimit(int64(o.maxOutputValues)))
+	st.MaxMessages = int(noLimit(int64(o.maxMessages)))
+	st.MaxTimers = int(noLimit(int64(o.maxTimers)))
 	st.Imports = o.imports
 	st.ModulePaths = o.modPaths
 	for _, dir := range o.modPaths {
@@ -316,3 +344,47 @@ func readVarsFile(path string) ([]vm.Variable, error) {
 func permissions(o *runOptions) (builtins.Permissions, error) {
 	return permissionsFrom(o.allowNet, o.allowRead, o.allowWrit, o.allowAll)
 }
+
+// byteSize is a flag value of bytes written as a number with an optional
+// unit: B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024),
+// in any case, such as 64MiB or 1.5GB.
+type byteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	size   float64
+}{
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12}, {"b", 1},
+}
+
+func (b *byteSize) Set(s string) error {
+	num, unit := strings.ToLower(strings.TrimSpace(s)), 1.0
+	for _, u := range byteUnits {
+		if strings.HasSuffix(num, u.suffix) {
+			num, unit = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.size
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 || math.IsInf(f*unit, 0) || f*unit >= math.MaxInt64 {
+		return fmt.Errorf("want a size such as 512KiB, 64MiB or 1GB")
+	}
+	*b = byteSize(math.Round(f * unit))
+	return nil
+}
+
+func (b *byteSize) String() string {
+	n := int64(*b)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
+func (b *byteSize) Type() string { return "size" }

@@ -60,6 +60,9 @@ type Runspace struct {
 	cur       *Result // the item being run; streams append to it
 
 	nat      natives // bounded JSON.parse, JSON.stringify and friends; see natives.go
+	limits   limits  // per-item limits; see limits.go
+	limitErr *limitError
+	outBytes int64 // bytes of output of the item being run
 	encoder  jsonEncoder
 	outArena []byte // see encodeOutput
 	args     [2]goja.Value
@@ -90,6 +93,11 @@ func (r *Runspace) Close() {
 func (f *Factory) NewRunspace(ctx context.Context) (rs *Runspace, err error) {
 	r := &Runspace{f: f, id: int(f.nextID.Add(1)), rt: goja.New()}
 	r.env = &builtins.Env{Permissions: &f.state.Permissions, Streams: (*streamSink)(r)}
+	r.limits = resolveLimits(&f.state)
+	r.loop.max = r.limits.timers
+	r.loop.full = func() {
+		r.throwOverLimit(&limitError{what: "pending timers", limit: int64(r.limits.timers), field: "MaxTimers"})
+	}
 	r.rt.SetMaxCallStackSize(f.maxStack)
 	r.rt.SetParserOptions(parser.WithDisableSourceMaps) // for eval and new Function; see sourcemap.go
 	f.envs.Store(r.rt, r.env)
@@ -256,6 +264,7 @@ func (r *Runspace) guard(ctx context.Context, fn func() error) (err error) {
 			r.broken = true
 		}
 		r.loop.reset()
+		r.endItemLimits()
 		r.env.EndItem()
 		r.env.SetContext(nil)
 	}()
@@ -265,6 +274,10 @@ func (r *Runspace) guard(ctx context.Context, fn func() error) (err error) {
 			// The engine's uncatchable errors can arrive as panics when
 			// Go code of rsh's was running the script's (describing
 			// what it threw, say).
+			if r.limitErr != nil {
+				err = r.limitErr
+				return
+			}
 			switch x := p.(type) {
 			case *goja.InterruptedError:
 				err = &stopError{cause: context.Cause(ctx)}
@@ -280,6 +293,12 @@ func (r *Runspace) guard(ctx context.Context, fn func() error) (err error) {
 		}
 	}()
 	err = fn()
+	if r.limitErr != nil {
+		// The item crossed a limit: whatever ended it afterwards (the
+		// interrupt that overLimit raised, an error the script threw
+		// when its write failed) is the limit's doing.
+		return r.limitErr
+	}
 	if err == nil && ctx.Err() != nil {
 		// ctx ended while the item was finishing; the result stands.
 		return nil
@@ -586,38 +605,55 @@ type streamSink Runspace
 
 func (r *Runspace) sink() *streamSink { return (*streamSink)(r) }
 
+// Output adds an output value, within the item's limits (limits.go).
 func (s *streamSink) Output(v goja.Value) error {
-	raw, err := (*Runspace)(s).encodeOutput(v)
+	r := (*Runspace)(s)
+	if s.cur != nil && len(s.cur.Output) >= r.limits.values {
+		return r.overLimit(&limitError{what: "output values", limit: int64(r.limits.values), field: "MaxOutputValues"})
+	}
+	raw, err := r.encodeOutput(v)
 	if err != nil {
 		return err
 	}
 	if s.cur != nil {
+		if r.outBytes += int64(len(raw)); r.outBytes > r.limits.bytes {
+			return r.overLimit(&limitError{what: "bytes of output", limit: r.limits.bytes, field: "MaxOutputBytes"})
+		}
 		s.cur.Output = append(s.cur.Output, raw)
 	}
 	return nil
 }
+
+// The stream methods are called from native functions (writeError,
+// console.log...): past the item's limit they throw.
+
 func (s *streamSink) Error(msg string) {
 	if s.cur != nil {
+		(*Runspace)(s).messageLimit(len(s.cur.Errors), "error")
 		s.cur.Errors = append(s.cur.Errors, msg)
 	}
 }
 func (s *streamSink) Warning(msg string) {
 	if s.cur != nil {
+		(*Runspace)(s).messageLimit(len(s.cur.Warnings), "warning")
 		s.cur.Warnings = append(s.cur.Warnings, msg)
 	}
 }
 func (s *streamSink) Verbose(msg string) {
 	if s.cur != nil {
+		(*Runspace)(s).messageLimit(len(s.cur.Verbose), "verbose")
 		s.cur.Verbose = append(s.cur.Verbose, msg)
 	}
 }
 func (s *streamSink) Information(msg string) {
 	if s.cur != nil {
+		(*Runspace)(s).messageLimit(len(s.cur.Information), "information")
 		s.cur.Information = append(s.cur.Information, msg)
 	}
 }
 func (s *streamSink) Progress(pct float64, status string) {
 	if s.cur != nil {
+		(*Runspace)(s).messageLimit(len(s.cur.Progress), "progress")
 		s.cur.Progress = append(s.cur.Progress, Progress{Percent: pct, Status: status})
 	}
 }
