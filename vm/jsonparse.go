@@ -18,8 +18,20 @@ import (
 // error message is JSON.parse's), lone surrogates — and the caller then
 // uses JSON.parse, after checking the depth (JSONTooDeep): the fallback
 // may be found before a too-deep part is.
-func decodeJSON[T string | []byte](rt *goja.Runtime, data T) (goja.Value, error) {
-	d := jsonDecoder[T]{rt: rt, data: data}
+func decodeJSON(rt *goja.Runtime, data []byte) (goja.Value, error) {
+	d := jsonDecoder[[]byte]{rt: rt, data: data}
+	return d.decode()
+}
+
+// decodeJSONString is decodeJSON for a JavaScript string's text. The
+// strings it makes are copies: substrings would keep the whole text alive
+// as long as any of them.
+func decodeJSONString(rt *goja.Runtime, data string) (goja.Value, error) {
+	d := jsonDecoder[string]{rt: rt, data: data, clone: true}
+	return d.decode()
+}
+
+func (d *jsonDecoder[T]) decode() (goja.Value, error) {
 	d.skipSpace()
 	v, err := d.value(0)
 	if err != nil {
@@ -36,11 +48,12 @@ func decodeJSON[T string | []byte](rt *goja.Runtime, data T) (goja.Value, error)
 var errFallback = errors.New("vm: json: use JSON.parse")
 
 type jsonDecoder[T string | []byte] struct {
-	rt   *goja.Runtime
-	data T
-	pos  int
-	buf  []byte // scratch for strings with escapes
-	vals []any  // scratch stack for array elements
+	rt    *goja.Runtime
+	data  T
+	clone bool // see decodeJSONString
+	pos   int
+	buf   []byte // scratch for strings with escapes
+	vals  []any  // scratch stack for array elements
 }
 
 func (d *jsonDecoder[T]) skipSpace() {
@@ -179,14 +192,13 @@ func (d *jsonDecoder[T]) array(depth int) (goja.Value, error) {
 	}
 }
 
-// copyString returns data[start:end] as a string of its own: a substring of
-// a text being parsed would keep the whole text alive as long as the value
-// made from it.
+// copyString returns data[start:end] as a string of its own.
 func (d *jsonDecoder[T]) copyString(start, end int) string {
-	if s, ok := any(d.data).(string); ok {
-		return strings.Clone(s[start:end])
+	s := string(d.data[start:end]) // a copy of a []byte, a substring of a string
+	if d.clone {
+		s = strings.Clone(s)
 	}
-	return string(d.data[start:end])
+	return s
 }
 
 // string decodes a JSON string at d.pos (which holds the opening quote).

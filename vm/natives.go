@@ -45,9 +45,8 @@ var errInterrupted = errors.New("interrupted")
 type natives struct {
 	parse, stringify goja.Callable // goja's JSON.parse and JSON.stringify
 
-	// For the reviver walk and the errors thrown.
+	// For the reviver walk, looked up on its first use (see reflect).
 	reflectGet, reflectDelete, reflectDefine, objectKeys goja.Callable
-	rangeError, syntaxError                              *goja.Object
 
 	limit  int              // MaxJSONDepth; tests lower it, to stay quick
 	track  goja.Value       // the replacer function given to goja's JSON.stringify
@@ -88,16 +87,10 @@ func (r *Runspace) installNatives() {
 	n.limit = MaxJSONDepth
 	json := object(rt.Get("JSON"))
 	n.parse, n.stringify = fn(json.Get("parse")), fn(json.Get("stringify"))
-	reflect := object(rt.Get("Reflect"))
-	n.reflectGet, n.reflectDelete, n.reflectDefine = fn(reflect.Get("get")), fn(reflect.Get("deleteProperty")), fn(reflect.Get("defineProperty"))
-	n.objectKeys = fn(object(rt.Get("Object")).Get("keys"))
-	n.rangeError, n.syntaxError = object(rt.Get("RangeError")), object(rt.Get("SyntaxError"))
-
 	r.defineNative(json, "parse", 2, r.jsonParse)
 	r.defineNative(json, "stringify", 3, r.jsonStringify)
-	n.track = r.newNative("", 2, r.trackDepth)
 
-	arrayProto := object(object(rt.Get("Array")).Get("prototype"))
+	arrayProto := rt.NewArray().Prototype() // the prototype without the constructor, which is built on first use
 	for _, m := range []struct {
 		name   string
 		length int
@@ -106,7 +99,7 @@ func (r *Runspace) installNatives() {
 		name := "Array.prototype." + m.name
 		r.defineNative(arrayProto, m.name, m.length, func(call goja.FunctionCall) goja.Value {
 			if n.nested >= n.limit {
-				panic(r.newError(n.rangeError, name+": arrays nested more than "+strconv.Itoa(n.limit)+" levels deep (rsh's limit)"))
+				panic(r.newError("RangeError", name+": arrays nested more than "+strconv.Itoa(n.limit)+" levels deep (rsh's limit)"))
 			}
 			if r.fired.Load() {
 				panic(r.rt.NewGoError(errInterrupted))
@@ -141,18 +134,42 @@ func (r *Runspace) must(v goja.Value, err error) goja.Value {
 	return v
 }
 
-// newError makes an error of the engine's class ctor.
-func (r *Runspace) newError(ctor *goja.Object, msg string) *goja.Object {
-	o, err := r.rt.New(ctor, r.rt.ToValue(msg))
-	if err != nil {
-		panic(err)
+// newError makes an error of the global class name (RangeError,
+// SyntaxError). The constructor is looked up when needed, not when every
+// runspace is made: taking the engine's own up front would double the cost
+// of making a runspace (the engine builds its globals on first use), for
+// errors that are almost never thrown. A script that replaced the global
+// gets its own class; one that made it something else, a TypeError.
+func (r *Runspace) newError(class, msg string) *goja.Object {
+	if ctor, ok := r.rt.Get(class).(*goja.Object); ok {
+		if o, err := r.rt.New(ctor, r.rt.ToValue(msg)); err == nil {
+			return o
+		}
 	}
-	return o
+	return r.rt.NewTypeError(msg)
 }
 
 // tooDeep makes the error thrown when what passes the depth limit.
-func (r *Runspace) tooDeep(ctor *goja.Object, what string, limit int) *goja.Object {
-	return r.newError(ctor, what+": "+tooDeepMessage(limit))
+func (r *Runspace) tooDeep(class, what string, limit int) *goja.Object {
+	return r.newError(class, what+": "+tooDeepMessage(limit))
+}
+
+// reflect looks up what the reviver walk uses, on its first use, for the
+// same reason as newError: Reflect is built on first use.
+func (n *natives) reflect(rt *goja.Runtime) {
+	if n.reflectGet != nil {
+		return
+	}
+	fn := func(o goja.Value, name string) goja.Callable {
+		f, ok := goja.AssertFunction(o.ToObject(rt).Get(name))
+		if !ok {
+			panic(rt.NewTypeError("JSON.parse: %s is not a function", name))
+		}
+		return f
+	}
+	reflect := rt.Get("Reflect")
+	n.reflectGet, n.reflectDelete, n.reflectDefine = fn(reflect, "get"), fn(reflect, "deleteProperty"), fn(reflect, "defineProperty")
+	n.objectKeys = fn(rt.Get("Object"), "keys")
 }
 
 // jsonParse is the runspace's JSON.parse.
@@ -163,13 +180,13 @@ func (r *Runspace) jsonParse(call goja.FunctionCall) goja.Value {
 		return r.must(n.parse(goja.Undefined(), text)) // the engine's TypeError
 	}
 	s := text.String()
-	v, err := decodeJSON(r.rt, s)
+	v, err := decodeJSONString(r.rt, s)
 	switch {
 	case err == errJSONTooDeep:
-		panic(r.tooDeep(n.syntaxError, "JSON.parse", MaxJSONDepth))
+		panic(r.tooDeep("SyntaxError", "JSON.parse", MaxJSONDepth))
 	case err != nil:
 		if jsonTooDeep(s) {
-			panic(r.tooDeep(n.syntaxError, "JSON.parse", MaxJSONDepth))
+			panic(r.tooDeep("SyntaxError", "JSON.parse", MaxJSONDepth))
 		}
 		if _, isString := text.(goja.String); !isString {
 			text = r.rt.ToValue(s) // converted once, as the engine does
@@ -184,6 +201,7 @@ func (r *Runspace) jsonParse(call goja.FunctionCall) goja.Value {
 	if !ok {
 		return v
 	}
+	r.nat.reflect(r.rt)
 	root := r.rt.NewObject()
 	_ = root.DefineDataProperty("", v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
 	return r.revive(f, root, r.rt.ToValue(""), 0)
@@ -196,7 +214,7 @@ func (r *Runspace) revive(reviver goja.Callable, holder *goja.Object, key goja.V
 	val := r.must(n.reflectGet(goja.Undefined(), holder, key))
 	if o, ok := val.(*goja.Object); ok {
 		if depth >= n.limit {
-			panic(r.tooDeep(n.rangeError, "JSON.parse reviver", n.limit))
+			panic(r.tooDeep("RangeError", "JSON.parse reviver", n.limit))
 		}
 		each := func(k goja.Value) {
 			nv := r.revive(reviver, o, k, depth+1)
@@ -275,6 +293,9 @@ func (r *Runspace) stringify(value, replacer, space goja.Value, what string) (go
 		} else if f, ok := goja.AssertFunction(o); ok {
 			c.user = f
 		}
+	}
+	if n.track == nil {
+		n.track = r.newNative("", 2, r.trackDepth)
 	}
 	return n.stringify(goja.Undefined(), value, n.track, space)
 }
@@ -378,7 +399,7 @@ func (r *Runspace) trackDepth(call goja.FunctionCall) goja.Value {
 	// boxed primitives) are pushed too: they are never a holder, so the
 	// next value pops them. Only a real container is held to the limit.
 	if depth > n.limit && writtenAsContainer(o) {
-		panic(r.tooDeep(n.rangeError, c.what, n.limit))
+		panic(r.tooDeep("RangeError", c.what, n.limit))
 	}
 	if c.list && writtenAsContainer(o) && !r.isArray(o) {
 		o = c.view(r.rt, o)

@@ -271,50 +271,53 @@ func (r *Runspace) guard(ctx context.Context, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.broken = true
-			// The engine's uncatchable errors can arrive as panics when
-			// Go code of rsh's was running the script's (describing
-			// what it threw, say).
-			if r.limitErr != nil {
-				err = r.limitErr
-				return
-			}
-			switch x := p.(type) {
-			case *goja.InterruptedError:
-				err = &stopError{cause: context.Cause(ctx)}
-			case *goja.StackOverflowError:
-				err = x
-			default:
-				if ctx.Err() != nil {
-					err = &stopError{cause: context.Cause(ctx)}
-				} else {
-					err = &panicError{value: p, stack: string(debug.Stack())}
-				}
-			}
+			err = r.outcome(ctx, r.recovered(ctx, p))
 		}
 	}()
-	err = fn()
+	// One return: with more, the compiler stops open-coding the defers,
+	// which costs a tenth of a trivial item.
+	return r.outcome(ctx, fn())
+}
+
+// recovered turns a panic recovered in guard into an error. The engine's
+// uncatchable errors can arrive as panics when Go code of rsh's was
+// running the script's (describing what it threw, say).
+func (r *Runspace) recovered(ctx context.Context, p any) error {
+	switch x := p.(type) {
+	case *goja.InterruptedError:
+		return x
+	case *goja.StackOverflowError:
+		return x
+	}
+	if ctx.Err() != nil || r.limitErr != nil {
+		return &stopError{cause: context.Cause(ctx)} // outcome decides
+	}
+	return &panicError{value: p, stack: string(debug.Stack())}
+}
+
+// outcome is what guard returns for fn's error err.
+func (r *Runspace) outcome(ctx context.Context, err error) error {
 	if r.limitErr != nil {
 		// The item crossed a limit: whatever ended it afterwards (the
 		// interrupt that overLimit raised, an error the script threw
 		// when its write failed) is the limit's doing.
 		return r.limitErr
 	}
-	if err == nil && ctx.Err() != nil {
-		// ctx ended while the item was finishing; the result stands.
+	if err == nil {
+		// If ctx ended while the item was finishing, the result stands.
 		return nil
 	}
-	if err != nil {
-		var interrupted *goja.InterruptedError
-		var overflow *goja.StackOverflowError
-		switch {
-		case errors.As(err, &interrupted), ctx.Err() != nil:
-			// An error raised once the context has ended (a blocking
-			// builtin giving up, say) is the context's doing.
-			r.broken = true
-			return &stopError{cause: context.Cause(ctx)}
-		case errors.As(err, &overflow):
-			r.broken = true
-		}
+	var interrupted *goja.InterruptedError
+	var overflow *goja.StackOverflowError
+	var stop *stopError
+	switch {
+	case errors.As(err, &interrupted), errors.As(err, &stop), ctx.Err() != nil:
+		// An error raised once the context has ended (a blocking
+		// builtin giving up, say) is the context's doing.
+		r.broken = true
+		return &stopError{cause: context.Cause(ctx)}
+	case errors.As(err, &overflow):
+		r.broken = true
 	}
 	return err
 }
@@ -403,7 +406,12 @@ func (r *Runspace) InvokeInto(ctx context.Context, item any, res *Result) {
 		return
 	}
 	r.cur = res
-	err := r.guard(ctx, func() error { return r.describeThrown(r.call(ctx, item)) })
+	err := r.guard(ctx, func() error {
+		if err := r.call(ctx, item); err != nil {
+			return r.describeThrown(err)
+		}
+		return nil
+	})
 	r.cur = nil
 	res.Duration = time.Since(res.StartedAt)
 	r.finish(res, err)
@@ -448,7 +456,10 @@ func (r *Runspace) call(ctx context.Context, item any) error {
 	if ret == nil || goja.IsUndefined(ret) {
 		return nil
 	}
-	// Writing the value may run the script's code (a getter, a toJSON),
+	if _, isObj := ret.(*goja.Object); !isObj {
+		return r.sink().Output(ret) // a primitive: no script code runs
+	}
+	// Writing an object may run the script's code (a getter, a toJSON),
 	// which may throw.
 	if exc := r.rt.Try(func() { err = r.sink().Output(ret) }); exc != nil {
 		return exc
