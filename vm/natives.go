@@ -30,7 +30,18 @@ import (
 //
 // Otherwise each behaves as the engine's: same results, same errors, same
 // calls into the script in the same order. The differential tests in
-// natives_test.go check that.
+// natives_test.go check that. One exception, which a script would
+// have to go out of its way to see: the error classes thrown at the limit
+// (RangeError, SyntaxError) and the reviver walk's Reflect.get,
+// Reflect.defineProperty, Reflect.deleteProperty and Object.keys are looked
+// up as globals when first needed, not taken from the engine up front (that
+// would add a third to the cost of making a runspace), so a script that
+// replaced them gets its own.
+//
+// Not bounded, and left to containment in worker processes:
+// natives that recurse without a depth check but need millions of levels
+// and gigabytes of heap built first, such as Array.prototype.flat(Infinity)
+// and chains of proxies or prototypes.
 
 // proxyType is what ExportType reports for a Proxy.
 var proxyType = reflect.TypeOf(goja.Proxy{})
@@ -41,7 +52,7 @@ var proxyType = reflect.TypeOf(goja.Proxy{})
 var errInterrupted = errors.New("interrupted")
 
 // natives is a runspace's bounded natives and the engine's originals they
-// call, taken before the script could change them.
+// call, taken before the script runs.
 type natives struct {
 	parse, stringify goja.Callable // goja's JSON.parse and JSON.stringify
 
