@@ -123,6 +123,17 @@ Containment (goja cannot bound a script's memory; processes can):
       --workers N           worker processes (default: min(throttle, CPUs));
                             the throttle's runspaces are spread over them
 
+Limits per item (an item that crosses one ends as an Exception; 0: none):
+      --max-output SIZE     total size of an item's output values, as JSON
+                            (default 64MiB; SIZE like 512KiB, 1GiB)
+      --max-output-values N most output values (emit and return) of an item
+                            (default 1000000)
+      --max-messages N      most messages an item writes to each stream:
+                            errors, warnings, verbose, console, progress
+                            (default 10000)
+      --max-timers N        most timers an item has pending at once
+                            (default 10000)
+
 Permissions (everything is denied unless allowed):
       --allow-net[=HOST,...]    network; HOST is a name, IP, CIDR or HOST:PORT
       --allow-read[=PATH,...]   reading files under PATHs

@@ -371,6 +371,12 @@ func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
 			raw := json.RawMessage(in.keep(line))
 			return pool.Item{Value: raw, Input: raw}, true
 		}
+		if vm.JSONTooDeep(line) {
+			// JSON too deep to parse safely: passing it on as a string
+			// would hide what it is.
+			return pool.Item{Input: vm.JSONString(string(line)),
+				Err: fmt.Errorf("invalid JSON: arrays and objects nested more than %d levels deep", vm.MaxJSONDepth)}, true
+		}
 		return pool.Item{Value: string(line)}, true
 	}
 }

@@ -130,7 +130,7 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 			return ExitOK
 		}
 		o.warn(env.Stderr)
-		for _, f := range []string{"joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "halt", "grace", "batch-size", "keep-order", "fresh", "min", "retries", "retry-delay", "out", "total", "isolate", "max-memory", "workers"} {
+		for _, f := range []string{"joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "halt", "grace", "batch-size", "keep-order", "fresh", "min", "retries", "retry-delay", "out", "total", "isolate", "max-memory", "workers", "max-output", "max-output-values", "max-messages", "max-timers"} {
 			if fs.Changed(f) {
 				return usage(fmt.Errorf("--%s is for 'rsh run', not for jobs", f))
 			}

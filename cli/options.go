@@ -98,6 +98,12 @@ type runOptions struct {
 	maxMemory int64
 	workers   int
 
+	// Per-item limits (0: no limit).
+	maxOutput       byteSize
+	maxOutputValues int
+	maxMessages     int
+	maxTimers       int
+
 	state vm.InitialState // built by validate
 }
 
@@ -139,6 +145,11 @@ func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.maxMemStr, "max-memory", "", "")
 	fs.IntVar(&o.workers, "workers", 0, "")
 	fs.StringVar(&o.maxLineSpec, "max-line", formatSize(defaultMaxLine), "")
+	o.maxOutput = vm.DefaultMaxOutputBytes
+	fs.Var(&o.maxOutput, "max-output", "")
+	fs.IntVar(&o.maxOutputValues, "max-output-values", vm.DefaultMaxOutputValues, "")
+	fs.IntVar(&o.maxMessages, "max-messages", vm.DefaultMaxMessages, "")
+	fs.IntVar(&o.maxTimers, "max-timers", vm.DefaultMaxTimers, "")
 	return fs
 }
 
@@ -242,8 +253,23 @@ func (o *runOptions) validate() error {
 	}
 	o.halt = halt
 
+	if o.maxOutput < 0 || o.maxOutputValues < 0 || o.maxMessages < 0 || o.maxTimers < 0 {
+		return usagef("--max-output, --max-output-values, --max-messages and --max-timers must not be negative (0: no limit)")
+	}
+
 	st := &o.state
 	st.Timeout = o.timeout
+	// vm takes 0 as its default and a negative value as no limit.
+	noLimit := func(n int64) int64 {
+		if n == 0 {
+			return -1
+		}
+		return n
+	}
+	st.MaxOutputBytes = noLimit(int64(o.maxOutput))
+	st.MaxOutputValues = int(noLimit(int64(o.maxOutputValues)))
+	st.MaxMessages = int(noLimit(int64(o.maxMessages)))
+	st.MaxTimers = int(noLimit(int64(o.maxTimers)))
 	st.Imports = o.imports
 	st.ModulePaths = o.modPaths
 	for _, dir := range o.modPaths {
@@ -464,3 +490,19 @@ func (o *runOptions) warn(w io.Writer) {
 		fmt.Fprintf(w, "rsh: warning: %s\n", msg)
 	}
 }
+
+// byteSize is a flag value of bytes, written as parseSize reads them.
+type byteSize int64
+
+func (b *byteSize) Set(s string) error {
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+func (b *byteSize) String() string { return formatSize(int64(*b)) }
+
+func (b *byteSize) Type() string { return "size" }

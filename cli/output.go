@@ -213,6 +213,15 @@ func (o *output) result(r *vm.Result) {
 	}
 }
 
+// limitFlags names, in the library's per-item limit messages, the flag
+// that sets each limit instead of its InitialState field.
+var limitFlags = strings.NewReplacer(
+	"(the limit is InitialState.MaxOutputValues)", "(raise --max-output-values)",
+	"(the limit is InitialState.MaxOutputBytes)", "(raise --max-output)",
+	"(the limit is InitialState.MaxMessages)", "(raise --max-messages)",
+	"(the limit is InitialState.MaxTimers)", "(raise --max-timers)",
+)
+
 // appendValue appends an output value as --out values shows it: a string
 // as it is, anything else as JSON.
 func appendValue(b []byte, v json.RawMessage) []byte {
@@ -280,7 +289,7 @@ func (o *output) messages(r *vm.Result) {
 		} else if loc := vm.FirstFrame(r.Error.Stack); loc != "" {
 			msg += " (at " + loc + ")"
 		}
-		line("exception", msg)
+		line("exception", limitFlags.Replace(msg))
 	case vm.Timeout:
 		line("timeout", msg)
 	case vm.Stopped:

@@ -19,7 +19,8 @@ const outArenaChunk = 16 << 10
 // encodeOutput returns the JSON text of an output value, as JSON.stringify
 // would write it, with undefined, functions and symbols as null. Plain data
 // takes a fast path (jsonEncoder), written into the runspace's output arena
-// when it fits; anything else goes to JSON.stringify.
+// when it fits; anything else goes to the engine's JSON.stringify, held to
+// MaxJSONDepth (a deeper value is an error).
 func (r *Runspace) encodeOutput(v goja.Value) (json.RawMessage, error) {
 	if cap(r.outArena)-len(r.outArena) < 64 {
 		r.outArena = make([]byte, 0, outArenaChunk)
@@ -30,7 +31,7 @@ func (r *Runspace) encodeOutput(v goja.Value) (json.RawMessage, error) {
 	case err == errBigInt:
 		return nil, err
 	case err != nil:
-		s, err := r.json().stringify(goja.Undefined(), v)
+		s, err := r.stringify(v, goja.Undefined(), goja.Undefined(), "output value")
 		if err != nil {
 			return nil, err
 		}
@@ -127,15 +128,21 @@ func (r *Runspace) toJS(v any) (goja.Value, error) {
 	return r.parseJSON(raw)
 }
 
+// parseJSON decodes JSON text into a value of this runspace, refusing text
+// nested deeper than MaxJSONDepth (errJSONTooDeep).
 func (r *Runspace) parseJSON(raw []byte) (goja.Value, error) {
 	if isSmallJSONInt(raw) {
 		n, _ := strconv.ParseInt(string(raw), 10, 64)
 		return r.rt.ToValue(n), nil
 	}
-	if v, err := decodeJSON(r.rt, raw); err == nil {
+	v, err := decodeJSON(r.rt, raw)
+	switch {
+	case err == nil:
 		return v, nil
+	case err == errJSONTooDeep || jsonTooDeep(raw):
+		return nil, errJSONTooDeep
 	}
-	return r.json().parse(goja.Undefined(), r.rt.ToValue(string(raw)))
+	return r.nat.parse(goja.Undefined(), r.rt.ToValue(string(raw)))
 }
 
 // isSmallJSONInt reports whether raw is a JSON integer literal that fits in

@@ -178,7 +178,7 @@ func NewFactory(script *Script, state InitialState) (*Factory, error) {
 		f.imports = append(f.imports, spec)
 	}
 
-	f.registry = require.NewRegistry(require.WithLoader(f.loadSource), require.WithPathResolver(requirePath))
+	f.registry = require.NewRegistry(require.WithLoader(moduleSourceWithoutMap(f.loadSource)), require.WithPathResolver(requirePath))
 	for name, loader := range builtinModules {
 		f.registry.RegisterNativeModule(name, f.nativeLoader(loader))
 	}

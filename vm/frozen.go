@@ -26,8 +26,12 @@ type frozenNode struct {
 	kind   byte // 'o' object, 'a' array, 'p' primitive
 }
 
-// decodeFrozen decodes JSON into a frozenNode tree.
+// decodeFrozen decodes JSON into a frozenNode tree. The decoder recurses
+// once per level, so the depth is checked first.
 func decodeFrozen(data []byte) (*frozenNode, error) {
+	if jsonTooDeep(data) {
+		return nil, errJSONTooDeep
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	n, err := decodeFrozenValue(dec)

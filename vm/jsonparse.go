@@ -3,6 +3,7 @@ package vm
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -11,12 +12,26 @@ import (
 
 // decodeJSON builds a JavaScript value of rt straight from JSON text, about
 // four times faster than goja's JSON.parse (which goes through
-// encoding/json's token stream). It returns errFallback for anything it does
-// not handle exactly like JSON.parse — invalid JSON (so the error message is
-// JSON.parse's), lone surrogates, very deep nesting — and the caller then
-// uses JSON.parse.
+// encoding/json's token stream). It returns errJSONTooDeep for arrays and
+// objects nested deeper than MaxJSONDepth, and errFallback for anything
+// else it does not handle exactly like JSON.parse — invalid JSON (so the
+// error message is JSON.parse's), lone surrogates — and the caller then
+// uses JSON.parse, after checking the depth (JSONTooDeep): the fallback
+// may be found before a too-deep part is.
 func decodeJSON(rt *goja.Runtime, data []byte) (goja.Value, error) {
-	d := jsonDecoder{rt: rt, data: data}
+	d := jsonDecoder[[]byte]{rt: rt, data: data}
+	return d.decode()
+}
+
+// decodeJSONString is decodeJSON for a JavaScript string's text. The
+// strings it makes are copies: substrings would keep the whole text alive
+// as long as any of them.
+func decodeJSONString(rt *goja.Runtime, data string) (goja.Value, error) {
+	d := jsonDecoder[string]{rt: rt, data: data, clone: true}
+	return d.decode()
+}
+
+func (d *jsonDecoder[T]) decode() (goja.Value, error) {
 	d.skipSpace()
 	v, err := d.value(0)
 	if err != nil {
@@ -32,18 +47,16 @@ func decodeJSON(rt *goja.Runtime, data []byte) (goja.Value, error) {
 // errFallback asks the caller to use JSON.parse instead.
 var errFallback = errors.New("vm: json: use JSON.parse")
 
-// maxJSONDepth bounds nesting; deeper documents go to JSON.parse.
-const maxJSONDepth = 512
-
-type jsonDecoder struct {
-	rt   *goja.Runtime
-	data []byte
-	pos  int
-	buf  []byte // scratch for strings with escapes
-	vals []any  // scratch stack for array elements
+type jsonDecoder[T string | []byte] struct {
+	rt    *goja.Runtime
+	data  T
+	clone bool // see decodeJSONString
+	pos   int
+	buf   []byte // scratch for strings with escapes
+	vals  []any  // scratch stack for array elements
 }
 
-func (d *jsonDecoder) skipSpace() {
+func (d *jsonDecoder[T]) skipSpace() {
 	for d.pos < len(d.data) {
 		switch d.data[d.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -54,14 +67,21 @@ func (d *jsonDecoder) skipSpace() {
 	}
 }
 
-func (d *jsonDecoder) value(depth int) (goja.Value, error) {
-	if d.pos >= len(d.data) || depth > maxJSONDepth {
+// value decodes the value at d.pos, which depth arrays and objects enclose.
+func (d *jsonDecoder[T]) value(depth int) (goja.Value, error) {
+	if d.pos >= len(d.data) {
 		return nil, errFallback
 	}
 	switch c := d.data[d.pos]; {
 	case c == '{':
+		if depth >= MaxJSONDepth {
+			return nil, errJSONTooDeep
+		}
 		return d.object(depth)
 	case c == '[':
+		if depth >= MaxJSONDepth {
+			return nil, errJSONTooDeep
+		}
 		return d.array(depth)
 	case c == '"':
 		s, err := d.string()
@@ -81,7 +101,7 @@ func (d *jsonDecoder) value(depth int) (goja.Value, error) {
 	return nil, errFallback
 }
 
-func (d *jsonDecoder) literal(word string, v goja.Value) (goja.Value, error) {
+func (d *jsonDecoder[T]) literal(word string, v goja.Value) (goja.Value, error) {
 	if len(d.data)-d.pos < len(word) || string(d.data[d.pos:d.pos+len(word)]) != word {
 		return nil, errFallback
 	}
@@ -89,7 +109,7 @@ func (d *jsonDecoder) literal(word string, v goja.Value) (goja.Value, error) {
 	return v, nil
 }
 
-func (d *jsonDecoder) object(depth int) (goja.Value, error) {
+func (d *jsonDecoder[T]) object(depth int) (goja.Value, error) {
 	d.pos++ // {
 	obj := d.rt.NewObject()
 	d.skipSpace()
@@ -115,14 +135,10 @@ func (d *jsonDecoder) object(depth int) (goja.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		if key == "__proto__" {
-			// JSON.parse makes an own property; Set would change the
-			// prototype.
-			err = obj.DefineDataProperty(key, v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
-		} else {
-			err = obj.Set(key, v)
-		}
-		if err != nil {
+		// JSON.parse makes own properties: Set would change the
+		// prototype for "__proto__", and call a setter the script put
+		// on Object.prototype.
+		if err := obj.DefineDataProperty(key, v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE); err != nil {
 			return nil, errFallback
 		}
 		d.skipSpace()
@@ -142,7 +158,7 @@ func (d *jsonDecoder) object(depth int) (goja.Value, error) {
 	}
 }
 
-func (d *jsonDecoder) array(depth int) (goja.Value, error) {
+func (d *jsonDecoder[T]) array(depth int) (goja.Value, error) {
 	d.pos++ // [
 	base := len(d.vals)
 	defer func() { d.vals = d.vals[:base] }()
@@ -176,15 +192,24 @@ func (d *jsonDecoder) array(depth int) (goja.Value, error) {
 	}
 }
 
+// copyString returns data[start:end] as a string of its own.
+func (d *jsonDecoder[T]) copyString(start, end int) string {
+	s := string(d.data[start:end]) // a copy of a []byte, a substring of a string
+	if d.clone {
+		s = strings.Clone(s)
+	}
+	return s
+}
+
 // string decodes a JSON string at d.pos (which holds the opening quote).
-func (d *jsonDecoder) string() (string, error) {
+func (d *jsonDecoder[T]) string() (string, error) {
 	d.pos++
 	start := d.pos
 	// Fast path: no escapes.
 	for d.pos < len(d.data) {
 		c := d.data[d.pos]
 		if c == '"' {
-			s := string(d.data[start:d.pos])
+			s := d.copyString(start, d.pos)
 			d.pos++
 			if !utf8.ValidString(s) {
 				return "", errFallback
@@ -263,12 +288,13 @@ func (d *jsonDecoder) string() (string, error) {
 	return "", errFallback
 }
 
-func (d *jsonDecoder) hex4() (rune, bool) {
+func (d *jsonDecoder[T]) hex4() (rune, bool) {
 	if len(d.data)-d.pos < 4 {
 		return 0, false
 	}
 	var r rune
-	for _, c := range d.data[d.pos : d.pos+4] {
+	for i := d.pos; i < d.pos+4; i++ {
+		c := d.data[i]
 		r <<= 4
 		switch {
 		case c >= '0' && c <= '9':
@@ -286,7 +312,7 @@ func (d *jsonDecoder) hex4() (rune, bool) {
 }
 
 // number decodes a JSON number, checking the grammar strictly.
-func (d *jsonDecoder) number() (goja.Value, error) {
+func (d *jsonDecoder[T]) number() (goja.Value, error) {
 	start := d.pos
 	if d.data[d.pos] == '-' {
 		d.pos++

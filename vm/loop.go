@@ -58,6 +58,8 @@ type loop struct {
 	heap   timerHeap
 	byID   map[int64]*timer
 	wakeup *time.Timer
+	max    int    // the most timers pending at once (InitialState.MaxTimers)
+	full   func() // called, and expected to throw, when a timer would pass max
 }
 
 func (l *loop) add(fn goja.Callable, delay time.Duration, repeat bool, args []goja.Value) int64 {
@@ -101,6 +103,9 @@ func (l *loop) enable(rt *goja.Runtime) {
 			fn, ok := goja.AssertFunction(call.Argument(0))
 			if !ok {
 				panic(rt.NewTypeError("callback must be a function"))
+			}
+			if len(l.heap) >= l.max {
+				l.full()
 			}
 			var delay time.Duration
 			var args []goja.Value

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
 	"github.com/dop251/goja_nodejs/require"
 
 	"github.com/runspaces/rsh/builtins"
@@ -58,7 +60,10 @@ type Runspace struct {
 	fired     atomic.Bool
 	cur       *Result // the item being run; streams append to it
 
-	jsonFns  *jsonFns // JSON.parse and JSON.stringify, looked up on first use
+	nat      natives // bounded JSON.parse, JSON.stringify and friends; see natives.go
+	limits   limits  // per-item limits; see limits.go
+	limitErr *limitError
+	outBytes int64 // bytes of output of the item being run
 	encoder  jsonEncoder
 	outArena []byte // see encodeOutput
 	args     [2]goja.Value
@@ -89,7 +94,13 @@ func (r *Runspace) Close() {
 func (f *Factory) NewRunspace(ctx context.Context) (rs *Runspace, err error) {
 	r := &Runspace{f: f, id: int(f.nextID.Add(1)), rt: goja.New()}
 	r.env = &builtins.Env{Permissions: &f.state.Permissions, Streams: (*streamSink)(r)}
+	r.limits = resolveLimits(&f.state)
+	r.loop.max = r.limits.timers
+	r.loop.full = func() {
+		r.throwOverLimit(&limitError{what: "pending timers", limit: int64(r.limits.timers), field: "MaxTimers"})
+	}
 	r.rt.SetMaxCallStackSize(f.maxStack)
+	r.rt.SetParserOptions(parser.WithDisableSourceMaps) // for eval and new Function; see sourcemap.go
 	f.envs.Store(r.rt, r.env)
 	defer func() {
 		if err != nil {
@@ -101,18 +112,20 @@ func (f *Factory) NewRunspace(ctx context.Context) (rs *Runspace, err error) {
 	initRes := &Result{}
 	r.cur = initRes
 	defer func() { r.cur = nil }()
-	err = r.guard(ctx, r.setup)
+	err = r.guard(ctx, func() error { return r.describeThrown(r.setup()) })
 	if f.state.OnInit != nil && (len(initRes.Output) > 0 || len(initRes.Errors) > 0 || len(initRes.Warnings) > 0 ||
 		len(initRes.Verbose) > 0 || len(initRes.Information) > 0) {
 		f.state.OnInit(initRes)
 	}
 	if err != nil {
-		var exc *goja.Exception
-		if errors.As(err, &exc) {
-			info := r.errorInfo(err)
-			msg := info.Message
-			if loc := FirstFrame(info.Stack); loc != "" {
+		var thrown *thrownError
+		if errors.As(err, &thrown) {
+			msg := thrown.info.Message
+			if loc := FirstFrame(thrown.info.Stack); loc != "" {
 				msg += " (at " + loc + ")"
+			}
+			if thrown != err {
+				msg = err.Error() // what it was doing: "import x: ...", with the location
 			}
 			err = errors.New(msg)
 		}
@@ -124,6 +137,7 @@ func (f *Factory) NewRunspace(ctx context.Context) (rs *Runspace, err error) {
 // setup builds the globals and evaluates the script.
 func (r *Runspace) setup() error {
 	rt, f := r.rt, r.f
+	r.installNatives()
 	f.registry.Enable(rt)
 	r.lazyGlobal("console", func() goja.Value { return require.Require(rt, streams.ConsoleModuleName) })
 	streams.Enable(rt, r.env)
@@ -143,7 +157,7 @@ func (r *Runspace) setup() error {
 	for _, imp := range f.imports {
 		mod, err := r.require(imp.spec)
 		if err != nil {
-			return fmt.Errorf("import %s: %w", imp.spec, err)
+			return fmt.Errorf("import %s: %w", imp.spec, r.describeThrown(err))
 		}
 		rt.Set(imp.global, mod)
 	}
@@ -202,18 +216,6 @@ func (r *Runspace) require(spec string) (goja.Value, error) {
 	return req(goja.Undefined(), r.rt.ToValue(spec))
 }
 
-type jsonFns struct{ parse, stringify goja.Callable }
-
-func (r *Runspace) json() *jsonFns {
-	if r.jsonFns == nil {
-		obj := r.rt.Get("JSON").ToObject(r.rt)
-		parse, _ := goja.AssertFunction(obj.Get("parse"))
-		stringify, _ := goja.AssertFunction(obj.Get("stringify"))
-		r.jsonFns = &jsonFns{parse: parse, stringify: stringify}
-	}
-	return r.jsonFns
-}
-
 func describe(v goja.Value) string {
 	if o, ok := v.(*goja.Object); ok {
 		if o.ClassName() == "Object" && len(o.Keys()) == 0 {
@@ -263,32 +265,60 @@ func (r *Runspace) guard(ctx context.Context, fn func() error) (err error) {
 			r.broken = true
 		}
 		r.loop.reset()
+		r.endItemLimits()
 		r.env.EndItem()
 		r.env.SetContext(nil)
 	}()
 	defer func() {
 		if p := recover(); p != nil {
 			r.broken = true
-			err = &panicError{value: p, stack: string(debug.Stack())}
+			err = r.outcome(ctx, r.recovered(ctx, p))
 		}
 	}()
-	err = fn()
-	if err == nil && ctx.Err() != nil {
-		// ctx ended while the item was finishing; the result stands.
+	// One return: with more, the compiler stops open-coding the defers,
+	// which costs a tenth of a trivial item.
+	return r.outcome(ctx, fn())
+}
+
+// recovered turns a panic recovered in guard into an error. The engine's
+// uncatchable errors can arrive as panics when Go code of rsh's was
+// running the script's (describing what it threw, say).
+func (r *Runspace) recovered(ctx context.Context, p any) error {
+	switch x := p.(type) {
+	case *goja.InterruptedError:
+		return x
+	case *goja.StackOverflowError:
+		return x
+	}
+	if ctx.Err() != nil || r.limitErr != nil {
+		return &stopError{cause: context.Cause(ctx)} // outcome decides
+	}
+	return &panicError{value: p, stack: string(debug.Stack())}
+}
+
+// outcome is what guard returns for fn's error err.
+func (r *Runspace) outcome(ctx context.Context, err error) error {
+	if r.limitErr != nil {
+		// The item crossed a limit: whatever ended it afterwards (the
+		// interrupt that overLimit raised, an error the script threw
+		// when its write failed) is the limit's doing.
+		return r.limitErr
+	}
+	if err == nil {
+		// If ctx ended while the item was finishing, the result stands.
 		return nil
 	}
-	if err != nil {
-		var interrupted *goja.InterruptedError
-		var overflow *goja.StackOverflowError
-		switch {
-		case errors.As(err, &interrupted), ctx.Err() != nil:
-			// An error raised once the context has ended (a blocking
-			// builtin giving up, say) is the context's doing.
-			r.broken = true
-			return &stopError{cause: context.Cause(ctx)}
-		case errors.As(err, &overflow):
-			r.broken = true
-		}
+	var interrupted *goja.InterruptedError
+	var overflow *goja.StackOverflowError
+	var stop *stopError
+	switch {
+	case errors.As(err, &interrupted), errors.As(err, &stop), ctx.Err() != nil:
+		// An error raised once the context has ended (a blocking
+		// builtin giving up, say) is the context's doing.
+		r.broken = true
+		return &stopError{cause: context.Cause(ctx)}
+	case errors.As(err, &overflow):
+		r.broken = true
 	}
 	return err
 }
@@ -388,7 +418,12 @@ func (r *Runspace) InvokeInto(ctx context.Context, item any, res *Result) {
 		return
 	}
 	r.cur = res
-	err := r.guard(ctx, func() error { return r.call(ctx, item) })
+	err := r.guard(ctx, func() error {
+		if err := r.call(ctx, item); err != nil {
+			return r.describeThrown(err)
+		}
+		return nil
+	})
 	r.cur = nil
 	res.Duration = time.Since(res.StartedAt)
 	r.finish(res, err)
@@ -433,7 +468,15 @@ func (r *Runspace) call(ctx context.Context, item any) error {
 	if ret == nil || goja.IsUndefined(ret) {
 		return nil
 	}
-	return r.sink().Output(ret)
+	if _, isObj := ret.(*goja.Object); !isObj {
+		return r.sink().Output(ret) // a primitive: no script code runs
+	}
+	// Writing an object may run the script's code (a getter, a toJSON),
+	// which may throw.
+	if exc := r.rt.Try(func() { err = r.sink().Output(ret) }); exc != nil {
+		return exc
+	}
+	return err
 }
 
 // inputError is an item that could not be turned into a JavaScript value,
@@ -459,7 +502,48 @@ func (e *inputError) Error() string {
 // rejection is a rejected promise returned by the item function.
 type rejection struct{ reason goja.Value }
 
-func (e *rejection) Error() string { return "promise rejected: " + e.reason.String() }
+func (e *rejection) Error() string { return "promise rejected" } // the reason: see describeThrown
+
+// thrownError is a JavaScript exception, or a rejected promise, described
+// while the item was still guarded. Describing what a script threw may run
+// the script's code (a getter for message, a toString, a proxy's trap),
+// which may throw, loop until the timeout or crash the process if it ran
+// unguarded; and a *goja.Exception runs such code even when asked whether
+// it wraps another error (errors.As calls its Unwrap). So a thrown value is
+// described as soon as it is caught, and only its description travels on.
+type thrownError struct{ info *ErrorInfo }
+
+func (e *thrownError) Error() string {
+	if loc := FirstFrame(e.info.Stack); loc != "" {
+		return e.info.Message + " (at " + loc + ")"
+	}
+	return e.info.Message
+}
+
+// describeThrown replaces a JavaScript exception or a rejection by its
+// thrownError; other errors are returned as they are. It must be called
+// under guard.
+func (r *Runspace) describeThrown(err error) error {
+	var fallbackStack string
+	switch e := err.(type) { // not errors.As: see thrownError
+	case *goja.Exception:
+		var b bytes.Buffer
+		for _, frame := range e.Stack() {
+			b.WriteString("\tat ")
+			frame.Write(&b)
+			b.WriteByte('\n')
+		}
+		fallbackStack = b.String()
+	case *rejection:
+	default:
+		return err
+	}
+	var info *ErrorInfo
+	if exc := r.rt.Try(func() { info = r.errorInfo(err) }); exc != nil {
+		info = &ErrorInfo{Message: "uncaught exception (describing the thrown value threw as well)", Stack: fallbackStack}
+	}
+	return &thrownError{info: info}
+}
 
 // finish sets the status and error of res from the call's outcome.
 func (r *Runspace) finish(res *Result, err error) {
@@ -493,15 +577,17 @@ func (r *Runspace) finish(res *Result, err error) {
 // errorInfo extracts message and stack from a JavaScript exception, a
 // rejected promise's reason, or a Go error.
 func (r *Runspace) errorInfo(err error) *ErrorInfo {
-	var exc *goja.Exception
-	var rej *rejection
+	switch e := err.(type) {
+	case *thrownError:
+		return e.info
+	case *rejection:
+		return r.thrownInfo(e.reason, "")
+	case *goja.Exception:
+		return r.thrownInfo(e.Value(), e.String())
+	}
 	var overflow *goja.StackOverflowError
 	var pe *panicError
 	switch {
-	case errors.As(err, &rej):
-		return r.thrownInfo(rej.reason, "")
-	case errors.As(err, &exc):
-		return r.thrownInfo(exc.Value(), exc.String())
 	case errors.As(err, &overflow):
 		return &ErrorInfo{Message: "RangeError: Maximum call stack size exceeded", Stack: overflow.String()}
 	case errors.As(err, &pe):
@@ -542,38 +628,55 @@ type streamSink Runspace
 
 func (r *Runspace) sink() *streamSink { return (*streamSink)(r) }
 
+// Output adds an output value, within the item's limits (limits.go).
 func (s *streamSink) Output(v goja.Value) error {
-	raw, err := (*Runspace)(s).encodeOutput(v)
+	r := (*Runspace)(s)
+	if s.cur != nil && len(s.cur.Output) >= r.limits.values {
+		return r.overLimit(&limitError{what: "output values", limit: int64(r.limits.values), field: "MaxOutputValues"})
+	}
+	raw, err := r.encodeOutput(v)
 	if err != nil {
 		return err
 	}
 	if s.cur != nil {
+		if r.outBytes += int64(len(raw)); r.outBytes > r.limits.bytes {
+			return r.overLimit(&limitError{what: "bytes of output", limit: r.limits.bytes, field: "MaxOutputBytes"})
+		}
 		s.cur.Output = append(s.cur.Output, raw)
 	}
 	return nil
 }
+
+// The stream methods are called from native functions (writeError,
+// console.log...): past the item's limit they throw.
+
 func (s *streamSink) Error(msg string) {
 	if s.cur != nil {
+		(*Runspace)(s).messageLimit(len(s.cur.Errors), "error")
 		s.cur.Errors = append(s.cur.Errors, msg)
 	}
 }
 func (s *streamSink) Warning(msg string) {
 	if s.cur != nil {
+		(*Runspace)(s).messageLimit(len(s.cur.Warnings), "warning")
 		s.cur.Warnings = append(s.cur.Warnings, msg)
 	}
 }
 func (s *streamSink) Verbose(msg string) {
 	if s.cur != nil {
+		(*Runspace)(s).messageLimit(len(s.cur.Verbose), "verbose")
 		s.cur.Verbose = append(s.cur.Verbose, msg)
 	}
 }
 func (s *streamSink) Information(msg string) {
 	if s.cur != nil {
+		(*Runspace)(s).messageLimit(len(s.cur.Information), "information")
 		s.cur.Information = append(s.cur.Information, msg)
 	}
 }
 func (s *streamSink) Progress(pct float64, status string) {
 	if s.cur != nil {
+		(*Runspace)(s).messageLimit(len(s.cur.Progress), "progress")
 		s.cur.Progress = append(s.cur.Progress, Progress{Percent: pct, Status: status})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
 )
 
 // Script is a compiled script block. It is compiled once and shared, read
@@ -71,7 +72,12 @@ func Compile(name, dir, src string) (*Script, error) {
 			src = ""
 		}
 	}
-	prog, err := goja.Compile(name, src, false)
+	// Source maps off: see sourcemap.go.
+	ast, err := goja.Parse(name, src, parser.WithDisableSourceMaps)
+	if err != nil {
+		return nil, compileError(name, src, err)
+	}
+	prog, err := goja.CompileAST(ast, false)
 	if err != nil {
 		return nil, compileError(name, src, err)
 	}

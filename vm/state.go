@@ -42,6 +42,23 @@ type InitialState struct {
 	Timeout time.Duration
 	// MaxCallStackSize bounds call depth; zero means DefaultMaxCallStackSize.
 	MaxCallStackSize int
+	// Per-item limits (see limits.go). An item that crosses one ends as
+	// an Exception naming it. Zero means the default; a negative value
+	// means no limit.
+	//
+	// MaxOutputValues bounds the output values of one item: emit's plus
+	// the return value (DefaultMaxOutputValues).
+	MaxOutputValues int
+	// MaxOutputBytes bounds the total size of those values, as JSON
+	// (DefaultMaxOutputBytes).
+	MaxOutputBytes int64
+	// MaxMessages bounds the messages one item writes to each stream:
+	// errors, warnings, verbose, information (console) and progress
+	// (DefaultMaxMessages).
+	MaxMessages int
+	// MaxTimers bounds the timers one item has pending at once:
+	// setTimeout, setInterval and setImmediate (DefaultMaxTimers).
+	MaxTimers int
 	// OnInit, when set, receives what a runspace's init wrote to its
 	// streams (a top-level console.log, say), each time a runspace that
 	// wrote something is created, from the goroutine creating it.

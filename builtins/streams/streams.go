@@ -9,6 +9,8 @@
 package streams
 
 import (
+	"errors"
+
 	"github.com/dop251/goja"
 	"github.com/dop251/goja_nodejs/console"
 	"github.com/dop251/goja_nodejs/require"
@@ -72,6 +74,10 @@ func functions(rt *goja.Runtime, env *builtins.Env) map[string]func(goja.Functio
 			}
 			for _, v := range call.Arguments {
 				if err := env.Streams.Output(v); err != nil {
+					var exc *goja.Exception
+					if errors.As(err, &exc) {
+						panic(exc) // thrown by the script (a toJSON, a getter) or by JSON.stringify: as it is
+					}
 					panic(rt.NewTypeError("emit: %v", err))
 				}
 			}

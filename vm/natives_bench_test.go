@@ -1,0 +1,48 @@
+package vm
+
+import (
+	"context"
+	"testing"
+
+	"github.com/dop251/goja"
+)
+
+// BenchmarkNativeJSON compares the runspace's bounded JSON.parse and
+// JSON.stringify with the engine's on the json workload's object.
+func BenchmarkNativeJSON(b *testing.B) {
+	s, err := Compile("b.js", "", `(x) => x`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := NewFactory(s, InitialState{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := f.NewRunspace(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	json := r.rt.Get("JSON").ToObject(r.rt)
+	parse, _ := goja.AssertFunction(json.Get("parse"))
+	stringify, _ := goja.AssertFunction(json.Get("stringify"))
+	text := r.rt.ToValue(benchObject)
+	v, _ := parse(goja.Undefined(), text)
+	for _, c := range []struct {
+		name string
+		f    goja.Callable
+		arg  goja.Value
+	}{
+		{"parse", parse, text}, {"engine-parse", r.nat.parse, text},
+		{"stringify", stringify, v}, {"engine-stringify", r.nat.stringify, v},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.f(goja.Undefined(), c.arg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

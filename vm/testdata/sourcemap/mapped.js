@@ -1,0 +1,2 @@
+module.exports = () => { throw new Error("here") }
+//# sourceMappingURL=mapped.js.map

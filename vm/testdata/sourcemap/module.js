@@ -1,0 +1,2 @@
+module.exports = 3
+//# sourceMappingURL=fifo
