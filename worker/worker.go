@@ -16,7 +16,8 @@
 //   - With MaxMemory, a worker whose Go runtime holds more than MaxMemory is
 //     ended within a few milliseconds (a sampling watchdog); one huge
 //     allocation between two samples is stopped by an address-space limit
-//     set above MaxMemory.
+//     set above MaxMemory, and, where rsh may make one, by the kernel's
+//     memory cgroup limit a little above MaxMemory (see cgroup.go).
 //   - An item stuck in native code past its timeout gets its Timeout result
 //     after the pool's grace period; its worker then takes no more work and
 //     is ended once its other items are done. A worker that stops answering
@@ -95,6 +96,8 @@ type Engine struct {
 
 	qmu        sync.Mutex // one item runs alone at a time
 	quarantine *proc
+
+	cgroups atomic.Int64 // names the workers' memory cgroups
 }
 
 var _ pool.Engine = (*Engine)(nil)
@@ -113,6 +116,9 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("worker: finding this program to re-execute: %w", err)
 		}
 		opts.Command = []string{exe}
+	}
+	if opts.MaxMemory > 0 {
+		removeStaleCgroups()
 	}
 	return &Engine{opts: opts, procs: map[*proc]struct{}{}}, nil
 }
@@ -188,6 +194,7 @@ type proc struct {
 	dead     chan struct{}
 	death    death // set before dead is closed
 	stderr   capBuffer
+	cgroup   *memCgroup // nil where the kernel's bound is not available
 }
 
 // msg is a slot's result, or the end of its batch.
@@ -245,6 +252,14 @@ func (e *Engine) startOnce(ctx context.Context, slots int, cfg pool.RunnerConfig
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("worker: starting %s: %w", e.opts.Command[0], err)
 	}
+	if e.opts.MaxMemory > 0 {
+		// The worker allocates little before it reads its spec, so
+		// moving it in now bounds everything its scripts do.
+		if p.cgroup = newMemCgroup(e.cgroups.Add(1), e.opts.MaxMemory); p.cgroup != nil && p.cgroup.add(cmd.Process.Pid) != nil {
+			p.cgroup.remove()
+			p.cgroup = nil
+		}
+	}
 	r := bufio.NewReaderSize(stdout, 64<<10)
 	p.write(appendFrame(nil, frameSpec, data))
 	// Wait for the worker's first answer, or for ctx.
@@ -275,6 +290,9 @@ func (e *Engine) startOnce(ctx context.Context, slots int, cfg pool.RunnerConfig
 		p.stdin.Close()
 		_ = cmd.Process.Kill()
 		waitErr := cmd.Wait()
+		if p.cgroup != nil {
+			p.cgroup.remove()
+		}
 		if errors.Is(err, errInit) {
 			return nil, &vm.InitError{Script: e.opts.Script.Name(), Err: errors.New(initMsg)}
 		}
@@ -361,6 +379,9 @@ func (p *proc) read(r *bufio.Reader) {
 	}
 	waitErr := p.cmd.Wait()
 	p.death = p.classify(waitErr)
+	if p.cgroup != nil {
+		p.cgroup.remove()
+	}
 	close(p.dead)
 }
 
@@ -376,6 +397,9 @@ func (p *proc) classify(waitErr error) death {
 	case p.killed.Load():
 		d.stuck = true
 		d.reason = "it stopped answering and was killed"
+	case p.cgroup != nil && p.cgroup.oomKills() > 0:
+		d.memory = true
+		d.reason = fmt.Sprintf("the kernel ended it at its memory cgroup's limit of %s", FormatSize(p.cgroup.limit))
 	case code == exitMemory, strings.Contains(stderr, "out of memory"), strings.Contains(stderr, "failed to allocate"):
 		// The watchdog, or an allocation refused by the address-space
 		// limit (the Go runtime's, or the race detector's own).
