@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -224,17 +226,95 @@ func (s *timeStamps) append(b []byte, t time.Time) []byte {
 	return append(b, s.zone...)
 }
 
-// resumeLog is what --resume and --resume-failed need from a job log, in
-// memory proportional to the number of distinct inputs in it (not to its
-// lines): for each input, how many of its occurrences succeeded, and (for
-// --resume-failed) how many failed without succeeding later.
+// resumeLog is what --resume and --resume-failed need from a job log: for
+// each input, the positions (seqs) where it succeeded, and (for
+// --resume-failed) how many of its occurrences failed without succeeding
+// later. An input logged once costs one map entry; a repeated input, one
+// more small record per run of consecutive positions.
 //
-// An input that appears k times in the input is k items: the successes
-// logged for it are matched with its occurrences in input order, so a
-// resumed run runs it until it has k successes in all.
+// An input that appears k times in the input is k items. A success is
+// matched with the occurrence at its own seq when the input still has that
+// input there (the same input resumed: every item keeps its seq, and the
+// log never names one position twice); a success whose position has been
+// passed without a match (the input was edited or reordered) stands for
+// the next occurrence of its input instead. So a resumed run runs an input
+// until it has k successes in all.
 type resumeLog struct {
-	done   map[inputKey]uint32 // successes not yet matched with an occurrence
-	failed map[inputKey]uint32 // --resume-failed: failed occurrences to run again
+	// once holds the seq of each input that succeeded once (most
+	// inputs), repeated the seqs of those that succeeded more often.
+	once     map[inputKey]uint32
+	repeated map[inputKey]*doneSeqs
+	failed   map[inputKey]uint32 // --resume-failed: failed occurrences to run again
+}
+
+// doneSeqs are the seqs of a repeated input's logged successes, as
+// sorted runs of consecutive positions (a whole file of one line, all
+// done, is one run). A seq of 0 stands for a position not known (past
+// what 32 bits hold).
+type doneSeqs struct {
+	raw   []uint32 // while the log is read
+	runs  []seqRun // after settle
+	i     int      // the run being matched
+	from  uint32   // its first seq not yet matched or passed (0: its lo)
+	float uint32   // successes whose position was passed without a match
+}
+
+type seqRun struct{ lo, hi uint32 }
+
+func toSeq32(seq int64) uint32 {
+	if seq > 0 && seq <= math.MaxUint32 {
+		return uint32(seq)
+	}
+	return 0
+}
+
+// settle turns the seqs read into sorted runs; a position logged twice is
+// one success.
+func (d *doneSeqs) settle() {
+	slices.Sort(d.raw)
+	for _, s := range slices.Compact(d.raw) {
+		if n := len(d.runs); n > 0 && d.runs[n-1].hi+1 == s && s != 0 {
+			d.runs[n-1].hi = s
+		} else {
+			d.runs = append(d.runs, seqRun{s, s})
+		}
+	}
+	d.raw = nil
+	d.runs = slices.Clip(d.runs)
+}
+
+// take reports whether the occurrence of the input at position pos
+// (visited in increasing order) is done, using up the success that says
+// so: the one logged at pos, else one whose position was passed.
+func (d *doneSeqs) take(pos int64) bool {
+	for d.i < len(d.runs) {
+		run := d.runs[d.i]
+		lo := max(run.lo, d.from)
+		if int64(run.hi) < pos {
+			d.float += run.hi - lo + 1 // all passed
+			d.i, d.from = d.i+1, 0
+			continue
+		}
+		if int64(lo) < pos {
+			d.float += uint32(pos) - lo // partly passed
+			lo = uint32(pos)
+		}
+		if int64(lo) == pos {
+			if lo == run.hi {
+				d.i, d.from = d.i+1, 0
+			} else {
+				d.from = lo + 1
+			}
+			return true
+		}
+		d.from = lo
+		break
+	}
+	if d.float > 0 {
+		d.float--
+		return true
+	}
+	return false
 }
 
 // failedAt names a failed item in the log by its input and its position;
@@ -244,12 +324,48 @@ type failedAt struct {
 	seq int64
 }
 
+// addSuccess records a success of the input key at seq.
+func (l *resumeLog) addSuccess(key inputKey, seq int64) {
+	if d := l.repeated[key]; d != nil {
+		d.raw = append(d.raw, toSeq32(seq))
+		return
+	}
+	if first, ok := l.once[key]; ok {
+		delete(l.once, key)
+		l.repeated[key] = &doneSeqs{raw: []uint32{first, toSeq32(seq)}}
+		return
+	}
+	l.once[key] = toSeq32(seq)
+}
+
+func (l *resumeLog) has(key inputKey) bool {
+	_, once := l.once[key]
+	return once || l.repeated[key] != nil
+}
+
+// takeSuccess reports whether the occurrence of key at pos is done, and
+// uses up the success that says so: the one logged at pos, else one whose
+// position was passed without a match (the input was edited).
+func (l *resumeLog) takeSuccess(key inputKey, pos int64) bool {
+	if seq, ok := l.once[key]; ok {
+		if int64(seq) <= pos {
+			delete(l.once, key)
+			return true
+		}
+		return false
+	}
+	if d := l.repeated[key]; d != nil {
+		return d.take(pos)
+	}
+	return false
+}
+
 // readJoblog reads the job log for a resumed run; withFailed also counts
 // the failed occurrences (--resume-failed). A missing file is an empty
 // log; a line that does not parse (the last one, cut short by a crash) is
 // skipped.
 func readJoblog(path string, withFailed bool) (*resumeLog, error) {
-	l := &resumeLog{done: map[inputKey]uint32{}}
+	l := &resumeLog{once: map[inputKey]uint32{}, repeated: map[inputKey]*doneSeqs{}}
 	if withFailed {
 		l.failed = map[inputKey]uint32{}
 	}
@@ -279,7 +395,7 @@ func readJoblog(path string, withFailed bool) (*resumeLog, error) {
 		if e, ok := parseJoblogLine(line); ok {
 			switch {
 			case e.success:
-				l.done[e.key]++
+				l.addSuccess(e.key, e.seq)
 				if failing != nil {
 					delete(failing, failedAt{e.key, e.seq})
 				}
@@ -293,6 +409,9 @@ func readJoblog(path string, withFailed bool) (*resumeLog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--joblog %s: %w", path, err)
 		}
+	}
+	for _, d := range l.repeated {
+		d.settle()
 	}
 	for at := range failing {
 		l.failed[at.key]++
@@ -398,7 +517,7 @@ func (l *resumeLog) filter(seq iter.Seq[pool.Item], onlyFailed bool, skipped *at
 			records := int64(max(it.Count, 1))
 			it.Seq = pos + 1
 			pos += records
-			if !l.take(it.JSON(), onlyFailed) {
+			if !l.take(it.JSON(), it.Seq, onlyFailed) {
 				skipped.Add(records)
 				continue
 			}
@@ -411,15 +530,14 @@ func (l *resumeLog) filter(seq iter.Seq[pool.Item], onlyFailed bool, skipped *at
 
 // take reports whether an occurrence of the input raw is to run, and
 // counts it against the log.
-func (l *resumeLog) take(raw json.RawMessage, onlyFailed bool) bool {
+func (l *resumeLog) take(raw json.RawMessage, pos int64, onlyFailed bool) bool {
 	key := inputHash(raw)
-	if l.done[key] == 0 && l.failed[key] == 0 && !json.Valid(raw) {
+	if !l.has(key) && l.failed[key] == 0 && !json.Valid(raw) {
 		// An input that is not JSON is logged as InvalidInput with its
 		// text as a JSON string.
 		key = inputHash(vm.JSONString(string(raw)))
 	}
-	if n := l.done[key]; n > 0 {
-		l.done[key] = n - 1
+	if l.takeSuccess(key, pos) {
 		return false
 	}
 	if !onlyFailed {

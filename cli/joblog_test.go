@@ -161,7 +161,8 @@ func TestResumeCountsOccurrences(t *testing.T) {
 }
 
 // --resume-failed runs each failed occurrence once, and not one that
-// failed and then succeeded at the same position.
+// failed and then succeeded at the same position: the success at seq 2
+// matches the occurrence at seq 2, so 1 and 3 are the ones still failed.
 func TestResumeFailedOccurrences(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log")
 	writeLog(t, path, []*vm.Result{
@@ -170,7 +171,7 @@ func TestResumeFailedOccurrences(t *testing.T) {
 		result(2, "x", vm.Success),
 	})
 	run, _ := runResumed(t, path, true, numbered("x", "x", "x", "x"))
-	if got := strings.Join(run, " "); got != "2:x 3:x" {
+	if got := strings.Join(run, " "); got != "1:x 3:x" {
 		t.Errorf("--resume-failed ran %q, want the two occurrences still failed", got)
 	}
 }
@@ -248,8 +249,8 @@ func TestReadJoblogMemory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(l.done) != tc.distinct {
-				t.Fatalf("%d inputs, want %d", len(l.done), tc.distinct)
+			if len(l.once)+len(l.repeated) != tc.distinct {
+				t.Fatalf("%d inputs, want %d", len(l.once)+len(l.repeated), tc.distinct)
 			}
 			return l
 		})
@@ -391,5 +392,25 @@ func TestDropTornLine(t *testing.T) {
 		if err != nil || string(got) != c.want || n != int64(len(c.in)-len(c.want)) {
 			t.Errorf("%.20q: got %.20q (%d removed, %v), want %.20q", c.in, got, n, err, c.want)
 		}
+	}
+}
+
+// A success is matched with the occurrence at its own seq: an input that
+// appears twice, done only at its second position, runs again at its
+// first, so the log ends with one success per position, none twice. A
+// success whose position holds something else now (the input was edited)
+// stands for the next occurrence of its input after that position.
+func TestResumeMatchesSeqs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	writeLog(t, path, []*vm.Result{result(2, "x", vm.Success), result(4, "y", vm.Success)})
+	run, skipped := runResumed(t, path, false, numbered("x", "x", "z", "y"))
+	if got := strings.Join(run, " "); got != "1:x 3:z" || skipped != 2 {
+		t.Errorf("same input: --resume ran %q, skipped %d", got, skipped)
+	}
+	// Edited input: x's success at 2 (where w is now) stands for the x at
+	// 3; y's at 4 still matches the y at 4.
+	run, skipped = runResumed(t, path, false, numbered("x", "w", "x", "y", "y"))
+	if got := strings.Join(run, " "); got != "1:x 2:w 5:y" || skipped != 2 {
+		t.Errorf("edited input: --resume ran %q, skipped %d", got, skipped)
 	}
 }
