@@ -26,6 +26,18 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func newPool(t *testing.T, src string, state vm.InitialState, opts pool.Options) *pool.Pool {
 	t.Helper()
 	s, err := vm.Compile("test.js", t.TempDir(), src)
+	return poolOf(t, s, err, state, opts)
+}
+
+// newFilePool is newPool for a script file.
+func newFilePool(t *testing.T, file string, state vm.InitialState, opts pool.Options) *pool.Pool {
+	t.Helper()
+	s, err := vm.CompileFile(file)
+	return poolOf(t, s, err, state, opts)
+}
+
+func poolOf(t *testing.T, s *vm.Script, err error, state vm.InitialState, opts pool.Options) *pool.Pool {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,25 +457,6 @@ func TestRunspacesSurviveTheEndOfARun(t *testing.T) {
 	if first[0].Runspace != second[0].Runspace {
 		t.Errorf("runspace %d was replaced by %d between runs", first[0].Runspace, second[0].Runspace)
 	}
-}
-
-func newFilePool(t *testing.T, file string, state vm.InitialState, opts pool.Options) *pool.Pool {
-	t.Helper()
-	s, err := vm.CompileFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := vm.NewFactory(s, state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Factory = f
-	p, err := pool.New(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
 }
 
 // settle makes the test wait, once it is over and its pool closed, for
