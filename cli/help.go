@@ -92,11 +92,12 @@ Long runs:
       --joblog FILE         append one JSON line per finished item: seq,
                             input hash, status, attempts, duration, start;
                             written only after the item's output
-      --resume              with --joblog: skip items whose input already
-                            succeeded in the log (matched by input, not
-                            position; an input that appears k times runs
-                            until it has k successes); run the rest under
-                            their original seqs
+      --resume              with --joblog: skip items that already
+                            succeeded in the log (a success counts for the
+                            item at its seq if the input there is the same,
+                            else for the next occurrence of its input; an
+                            input that appears k times runs until it has k
+                            successes); run the rest under their seqs
       --resume-failed       with --joblog: run only the items that are in
                             the log without having succeeded
       --retries N           run an item that threw or timed out again, up
