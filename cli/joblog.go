@@ -227,24 +227,31 @@ func (s *timeStamps) append(b []byte, t time.Time) []byte {
 }
 
 // resumeLog is what --resume and --resume-failed need from a job log: for
-// each input, the positions (seqs) where it succeeded, and (for
-// --resume-failed) how many of its occurrences failed without succeeding
-// later. An input logged once costs one map entry; a repeated input, one
-// more small record per run of consecutive positions.
+// each input, the positions (seqs) where it succeeded, a bit per position
+// that succeeded, and (for --resume-failed) how many of each input's
+// occurrences failed without succeeding later. An input logged once
+// costs one map entry; a repeated input, one more small record per run of
+// consecutive positions.
 //
 // An input that appears k times in the input is k items. A success is
 // matched with the occurrence at its own seq when the input still has that
 // input there (the same input resumed: every item keeps its seq, and the
-// log never names one position twice); a success whose position has been
-// passed without a match (the input was edited or reordered) stands for
-// the next occurrence of its input instead. So a resumed run runs an input
-// until it has k successes in all.
+// log never names one position twice). A success whose position was passed
+// without a match, or one further on when the log has a success at this
+// occurrence's position for another input (the input was edited or
+// reordered), stands for this occurrence instead. A position without a
+// success in the log (failed, or not done) runs again. So a resumed run
+// runs an input until it has k successes in all.
 type resumeLog struct {
 	// once holds the seq of each input that succeeded once (most
 	// inputs), repeated the seqs of those that succeeded more often.
 	once     map[inputKey]uint32
 	repeated map[inputKey]*doneSeqs
-	failed   map[inputKey]uint32 // --resume-failed: failed occurrences to run again
+	// succeeded has a bit for each seq logged as a success, to tell a
+	// position whose input changed from one that was not done.
+	succeeded []uint64
+	lines     int                 // lines read
+	failed    map[inputKey]uint32 // --resume-failed: failed occurrences to run again
 }
 
 // doneSeqs are the seqs of a repeated input's logged successes, as
@@ -286,7 +293,7 @@ func (d *doneSeqs) settle() {
 // take reports whether the occurrence of the input at position pos
 // (visited in increasing order) is done, using up the success that says
 // so: the one logged at pos, else one whose position was passed.
-func (d *doneSeqs) take(pos int64) bool {
+func (d *doneSeqs) take(pos int64, steal bool) bool {
 	for d.i < len(d.runs) {
 		run := d.runs[d.i]
 		lo := max(run.lo, d.from)
@@ -312,6 +319,17 @@ func (d *doneSeqs) take(pos int64) bool {
 	}
 	if d.float > 0 {
 		d.float--
+		return true
+	}
+	if steal && d.i < len(d.runs) {
+		// The input changed here: a success logged further on stands
+		// for this occurrence; the last one, least likely to match.
+		last := &d.runs[len(d.runs)-1]
+		if last.hi > last.lo && (len(d.runs)-1 != d.i || last.hi > d.from) {
+			last.hi--
+		} else {
+			d.runs = d.runs[:len(d.runs)-1]
+		}
 		return true
 	}
 	return false
@@ -348,16 +366,45 @@ func (l *resumeLog) has(key inputKey) bool {
 // position was passed without a match (the input was edited).
 func (l *resumeLog) takeSuccess(key inputKey, pos int64) bool {
 	if seq, ok := l.once[key]; ok {
-		if int64(seq) <= pos {
+		if int64(seq) <= pos || l.changedAt(pos) {
 			delete(l.once, key)
 			return true
 		}
 		return false
 	}
 	if d := l.repeated[key]; d != nil {
-		return d.take(pos)
+		return d.take(pos, l.changedAt(pos))
 	}
 	return false
+}
+
+// maxTrackedSeq bounds the positions remembered (a bit each): a log's
+// seqs run from 1 to its number of input records, and a corrupt one must
+// not make rsh allocate without bound. Past it, resume matches by input
+// alone.
+const maxTrackedSeq = 1 << 32
+
+// noteSuccessAt remembers that the log has a success at seq.
+func (l *resumeLog) noteSuccessAt(seq int64) {
+	if seq <= 0 || seq >= maxTrackedSeq || seq/64 > int64(l.lines)/64+1<<20 {
+		return // far past the lines read: not a position worth a bit
+	}
+	for int64(len(l.succeeded)) <= seq/64 {
+		l.succeeded = append(l.succeeded, 0)
+	}
+	l.succeeded[seq/64] |= 1 << (seq % 64)
+}
+
+// changedAt reports whether the log has a success at pos. Asked for an
+// occurrence of an input that did not succeed at pos itself, it means the
+// input there has changed (edited or reordered) since: a success of this
+// input logged further on may stand for this occurrence. (Without a
+// success at pos, pos was not done, or failed: the occurrence runs.)
+func (l *resumeLog) changedAt(pos int64) bool {
+	if pos <= 0 || pos/64 >= int64(len(l.succeeded)) {
+		return false
+	}
+	return l.succeeded[pos/64]&(1<<(pos%64)) != 0
 }
 
 // readJoblog reads the job log for a resumed run; withFailed also counts
@@ -393,8 +440,10 @@ func readJoblog(path string, withFailed bool) (*resumeLog, error) {
 			line, long = append(long, line...), nil
 		}
 		if e, ok := parseJoblogLine(line); ok {
+			l.lines++
 			switch {
 			case e.success:
+				l.noteSuccessAt(e.seq)
 				l.addSuccess(e.key, e.seq)
 				if failing != nil {
 					delete(failing, failedAt{e.key, e.seq})

@@ -414,3 +414,23 @@ func TestResumeMatchesSeqs(t *testing.T) {
 		t.Errorf("edited input: --resume ran %q, skipped %d", got, skipped)
 	}
 }
+
+// An occurrence that failed at its position runs again even when a later
+// occurrence of the same input succeeded: its position has no success,
+// so the input there has not changed. A success at a position that now
+// holds another input stands for the next occurrence of its own input,
+// even one that comes before its old position (reordered input).
+func TestResumeFailedThenLaterSuccess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	writeLog(t, path, []*vm.Result{result(1, "x", vm.Exception), result(2, "x", vm.Success)})
+	run, _ := runResumed(t, path, false, numbered("x", "x"))
+	if got := strings.Join(run, " "); got != "1:x" {
+		t.Errorf("--resume ran %q, want the failed occurrence, 1:x", got)
+	}
+	// Reordered: a (done at 1) and c (done at 3) trade places.
+	writeLog(t, path, []*vm.Result{result(1, "a", vm.Success), result(3, "c", vm.Success)})
+	run, _ = runResumed(t, path, false, numbered("c", "b", "a"))
+	if got := strings.Join(run, " "); got != "2:b" {
+		t.Errorf("reordered: --resume ran %q, want only 2:b", got)
+	}
+}
