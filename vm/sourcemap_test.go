@@ -92,19 +92,7 @@ func TestSourceMapsAreNotRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := vm.CompileFile(filepath.Join(dir, "main.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := vm.NewFactory(s, vm.InitialState{Params: map[string]any{"fifo": rel}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := f.NewRunspace(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
+	rs := pathRunspace(t, filepath.Join(dir, "main.js"), vm.InitialState{Params: map[string]any{"fifo": rel}})
 	res := rs.Invoke(context.Background(), nil)
 	if opened := stop(); opened {
 		t.Error("the FIFO named by a sourceMappingURL comment was opened")
@@ -119,19 +107,7 @@ func TestSourceMapsAreNotRead(t *testing.T) {
 // script's own line.
 func TestSourceMapIsNotApplied(t *testing.T) {
 	dir := copyTestdata(t, "sourcemap")
-	s, err := vm.CompileFile(filepath.Join(dir, "mapped.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := vm.NewFactory(s, vm.InitialState{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := f.NewRunspace(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
+	rs := pathRunspace(t, filepath.Join(dir, "mapped.js"), vm.InitialState{})
 	res := rs.Invoke(context.Background(), nil)
 	if res.Status != vm.Exception {
 		t.Fatalf("status %s, want Exception", res.Status)

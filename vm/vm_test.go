@@ -44,7 +44,13 @@ func factory(t *testing.T, src string, state vm.InitialState) *vm.Factory {
 
 func fileRunspace(t *testing.T, name string, state vm.InitialState) *vm.Runspace {
 	t.Helper()
-	s, err := vm.CompileFile(filepath.Join("testdata", name))
+	return pathRunspace(t, filepath.Join("testdata", name), state)
+}
+
+// pathRunspace is a runspace of the script file at path.
+func pathRunspace(t *testing.T, path string, state vm.InitialState) *vm.Runspace {
+	t.Helper()
+	s, err := vm.CompileFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
