@@ -332,6 +332,9 @@ func cmdJoblogCheck(ts *testscript.TestScript, neg bool, args []string) {
 	claimed := map[string]int{}
 	succeeded := map[int64]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(readFile(ts, args[0])), "\n") {
+		if strings.HasPrefix(line, `{"outputEnd":`) {
+			continue // where the claimed output ends, not an item
+		}
 		var e struct {
 			Seq          int64
 			Hash, Status string

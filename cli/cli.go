@@ -157,10 +157,10 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		}
 		defer jl.close()
 		if f, ok := env.Stdout.(*os.File); ok && resume != nil {
-			if n, err := dropTornLine(f); err != nil {
+			if n, err := dropUnclaimed(f, resume.outputEnds); err != nil {
 				return fail(fmt.Errorf("resuming into the output file: %w", err))
 			} else if n > 0 {
-				fmt.Fprintf(env.Stderr, "rsh: removed the last %d bytes of the output: a line an interrupted run left unfinished\n", n)
+				fmt.Fprintf(env.Stderr, "rsh: removed the last %d bytes of the output: what an interrupted run wrote and the job log does not claim (it runs again)\n", n)
 			}
 		}
 	}

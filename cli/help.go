@@ -91,7 +91,9 @@ Long runs:
       --summary-json FILE   write the same summary as JSON
       --joblog FILE         append one JSON line per finished item: seq,
                             input hash, status, attempts, duration, start;
-                            written only after the item's output
+                            written only after the item's output (resuming
+                            into the same >> file first removes output a
+                            killed run wrote but never logged)
       --resume              with --joblog: skip items that already
                             succeeded in the log (a success counts for the
                             item at its seq if the input there is the same,

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/runspaces/rsh/pool"
@@ -87,6 +88,76 @@ func endLastLine(f *os.File) error {
 	}
 	_, err = f.Write([]byte{'\n'})
 	return err
+}
+
+// fileID names a file across runs: its device and inode.
+type fileID struct{ dev, ino uint64 }
+
+// regularFileID returns f's identity if it is a regular file.
+func regularFileID(f *os.File) (fileID, bool) {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return fileID{}, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{dev: uint64(st.Dev), ino: st.Ino}, true
+}
+
+// outputEndPrefix starts the job log's output-end lines:
+//
+//	{"outputEnd":12345,"dev":64769,"ino":131}
+//
+// written after each group of item lines when stdout is a regular file:
+// the size the output file had once the output of every item claimed so
+// far was written. Anything past it was written by a run that was killed
+// before it could claim it.
+const outputEndPrefix = `{"outputEnd":`
+
+func appendOutputEnd(b []byte, id fileID, end int64) []byte {
+	b = append(b, outputEndPrefix...)
+	b = strconv.AppendInt(b, end, 10)
+	b = append(b, `,"dev":`...)
+	b = strconv.AppendUint(b, id.dev, 10)
+	b = append(b, `,"ino":`...)
+	b = strconv.AppendUint(b, id.ino, 10)
+	return append(b, "}\n"...)
+}
+
+// parseOutputEnd reads an output-end line.
+func parseOutputEnd(line []byte) (fileID, int64, bool) {
+	var v struct {
+		End int64  `json:"outputEnd"`
+		Dev uint64 `json:"dev"`
+		Ino uint64 `json:"ino"`
+	}
+	if !bytes.HasPrefix(line, []byte(outputEndPrefix)) || json.Unmarshal(line, &v) != nil {
+		return fileID{}, 0, false
+	}
+	return fileID{v.Dev, v.Ino}, v.End, true
+}
+
+// dropUnclaimed removes from f, the regular file a resumed run appends
+// its output to, what a killed run wrote to it after the last output the
+// job log claimed (ends, by file), so that no item's output is there twice.
+// Without an output-end line for f it removes only an unfinished last line
+// (dropTornLine). It returns how many bytes were removed.
+func dropUnclaimed(f *os.File, ends map[fileID]int64) (int64, error) {
+	id, ok := regularFileID(f)
+	if !ok {
+		return 0, nil
+	}
+	end, known := ends[id]
+	if !known {
+		return dropTornLine(f)
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Size() <= end {
+		return 0, err // nothing unclaimed, or the file was cut since
+	}
+	return fi.Size() - end, f.Truncate(end)
 }
 
 // dropTornLine removes from f, a regular file that a resumed run appends
@@ -252,6 +323,8 @@ type resumeLog struct {
 	succeeded []uint64
 	lines     int                 // lines read
 	failed    map[inputKey]uint32 // --resume-failed: failed occurrences to run again
+	// outputEnds is the last output-end line of each output file.
+	outputEnds map[fileID]int64
 }
 
 // doneSeqs are the seqs of a repeated input's logged successes, as
@@ -439,7 +512,12 @@ func readJoblog(path string, withFailed bool) (*resumeLog, error) {
 		if long != nil {
 			line, long = append(long, line...), nil
 		}
-		if e, ok := parseJoblogLine(line); ok {
+		if id, end, ok := parseOutputEnd(line); ok {
+			if l.outputEnds == nil {
+				l.outputEnds = map[fileID]int64{}
+			}
+			l.outputEnds[id] = end
+		} else if e, ok := parseJoblogLine(line); ok {
 			l.lines++
 			switch {
 			case e.success:

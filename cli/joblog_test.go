@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -432,5 +433,75 @@ func TestResumeFailedThenLaterSuccess(t *testing.T) {
 	run, _ = runResumed(t, path, false, numbered("c", "b", "a"))
 	if got := strings.Join(run, " "); got != "2:b" {
 		t.Errorf("reordered: --resume ran %q, want only 2:b", got)
+	}
+}
+
+// A resumed run removes from its output file what a killed run wrote past
+// the output the job log claimed for that file (the log's last output-end
+// line for it): those items run again, so their output would be there
+// twice. Another file, or one cut shorter since, is left alone.
+func TestDropUnclaimed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out")
+	if err := os.WriteFile(path, []byte("a\nb\nc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	id, ok := regularFileID(f)
+	if !ok {
+		t.Fatal("not a regular file")
+	}
+	// The log line round-trips.
+	gotID, end, ok := parseOutputEnd(appendOutputEnd(nil, id, 2))
+	if !ok || gotID != id || end != 2 {
+		t.Fatalf("parseOutputEnd: %v %d %v", gotID, end, ok)
+	}
+	other := fileID{dev: id.dev, ino: id.ino + 1}
+	if n, err := dropUnclaimed(f, map[fileID]int64{other: 2}); err != nil || n != 0 {
+		t.Fatalf("another file's end: removed %d, %v", n, err)
+	}
+	if n, err := dropUnclaimed(f, map[fileID]int64{id: 10}); err != nil || n != 0 {
+		t.Fatalf("an end past the file: removed %d, %v", n, err)
+	}
+	if n, err := dropUnclaimed(f, map[fileID]int64{id: 2}); err != nil || n != 4 {
+		t.Fatalf("removed %d, %v; want 4", n, err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "a\n" {
+		t.Fatalf("file %q, want %q", got, "a\n")
+	}
+}
+
+// With stdout a regular file, each group of job-log lines is followed, in
+// the same write, by an output-end line giving the file's size once the
+// output they claim was written.
+func TestOutputEndLines(t *testing.T) {
+	dir := t.TempDir()
+	outPath, logPath := filepath.Join(dir, "out"), filepath.Join(dir, "log")
+	f, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	jl, err := openJoblog(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOutput(Env{Stdout: f, Stderr: io.Discard}, &runOptions{out: "values"}, jl, nil)
+	for i := 1; i <= 3; i++ {
+		o.result(&vm.Result{Seq: int64(i), Status: vm.Success, Input: json.RawMessage(strconv.Itoa(i)), Output: []json.RawMessage{json.RawMessage(strconv.Itoa(i * 10))}})
+	}
+	o.close()
+	jl.close()
+	l, err := readJoblog(logPath, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := regularFileID(f)
+	if end, ok := l.outputEnds[id]; !ok || end != int64(len("10\n20\n30\n")) {
+		t.Fatalf("output end %d (%v), want %d", end, ok, len("10\n20\n30\n"))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -65,10 +66,17 @@ type output struct {
 	// claimable is how much of logBuf names items whose output has been
 	// written: the lines after it wait for buf to be written.
 	claimable int
-	stamps    timeStamps
-	failure   error
-	done      chan struct{}
-	wg        sync.WaitGroup
+	// With stdout a regular file: which file, and its size once the
+	// claimable lines' output was written. The job log records it after
+	// each group of lines (an output-end line), so that a resumed run can
+	// remove output that a killed run wrote but never claimed.
+	outFile *os.File
+	outID   fileID
+	outEnd  int64
+	stamps  timeStamps
+	failure error
+	done    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // newOutput starts the output of a run; log, when not nil, receives the
@@ -84,6 +92,11 @@ func newOutput(env Env, o *runOptions, log *joblog, fail func(error)) *output {
 		fail:    fail,
 		buf:     make([]byte, 0, outputBufferSize),
 		done:    make(chan struct{}),
+	}
+	if f, ok := env.Stdout.(*os.File); ok && log != nil {
+		if id, ok := regularFileID(f); ok {
+			out.outFile, out.outID = f, id
+		}
 	}
 	out.wg.Add(1)
 	go out.flusher()
@@ -130,12 +143,24 @@ func (o *output) writeOutput() {
 		}
 	}
 	o.claimable = len(o.logBuf)
+	if o.outFile != nil {
+		if end, err := o.outFile.Seek(0, io.SeekCurrent); err == nil {
+			o.outEnd = end
+		}
+	}
 }
 
 // writeLog writes the claimable job-log lines, with one write.
 func (o *output) writeLog() {
 	if o.failure != nil || o.claimable == 0 {
 		return
+	}
+	if o.outFile != nil {
+		// The lines and the output-end line go out in one write.
+		marker := appendOutputEnd(nil, o.outID, o.outEnd)
+		rest := append([]byte(nil), o.logBuf[o.claimable:]...)
+		o.logBuf = append(append(o.logBuf[:o.claimable], marker...), rest...)
+		o.claimable += len(marker)
 	}
 	err := o.log.write(o.logBuf[:o.claimable])
 	n := copy(o.logBuf, o.logBuf[o.claimable:])
