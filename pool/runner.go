@@ -81,7 +81,7 @@ func (e localEngine) NewRunner(ctx context.Context, cfg RunnerConfig) (Runner, e
 	if cfg.Grace <= 0 {
 		cfg.Grace = DefaultGrace
 	}
-	return &localRunner{f: e.f, cfg: cfg, ex: newExecutor(rs)}, nil
+	return &localRunner{f: e.f, cfg: cfg, ex: newExecutor(e.f, cfg, rs)}, nil
 }
 
 // localRunner runs items on an executor goroutine and waits for them, so
@@ -125,18 +125,20 @@ func (r *localRunner) Run(ctx context.Context, items []Item, out []*vm.Result, e
 	j := &job{ctx: ctx, items: items, out: out, ended: ended, stopped: stopped, done: make(chan struct{})}
 	for {
 		if r.ex == nil {
-			r.ex = newExecutor(nil)
+			r.ex = newExecutor(r.f, r.cfg, nil)
 		}
-		r.ex.start(r.f, r.cfg)
 		r.ex.jobs <- j
 		next, finished := r.wait(j)
 		if finished {
 			return
 		}
 		// The executor was abandoned with item next-1 stuck: go on with
-		// the rest of the batch on a new one.
+		// the rest of the batch on a new one (and a job of its own: the
+		// stuck goroutine still holds the old one).
 		r.ex = nil
-		j = &job{ctx: ctx, items: items, out: out, ended: ended, stopped: stopped, from: next, done: make(chan struct{})}
+		rest := *j
+		rest.from, rest.done = next, make(chan struct{})
+		j = &rest
 	}
 }
 
@@ -188,6 +190,8 @@ func (r *localRunner) stopTimer() {
 // executor is the goroutine that runs a local runner's items. Its state
 // is shared with the waiting runner under mu.
 type executor struct {
+	f    *vm.Factory
+	cfg  RunnerConfig
 	jobs chan *job
 
 	mu        sync.Mutex
@@ -198,30 +202,24 @@ type executor struct {
 	attempt   int
 	rsID      int // its runspace, when it has one
 
-	rs       *vm.Runspace // used by the executor goroutine only
-	launched bool
+	rs *vm.Runspace // used by the executor goroutine only
 }
 
-func newExecutor(rs *vm.Runspace) *executor {
-	return &executor{jobs: make(chan *job), rs: rs}
+// newExecutor starts an executor; rs, when not nil, is its first runspace.
+func newExecutor(f *vm.Factory, cfg RunnerConfig, rs *vm.Runspace) *executor {
+	e := &executor{f: f, cfg: cfg, jobs: make(chan *job), rs: rs}
+	go e.loop()
+	return e
 }
 
-func (e *executor) start(f *vm.Factory, cfg RunnerConfig) {
-	if e.launched {
-		return
-	}
-	e.launched = true
-	go e.loop(f, cfg)
-}
-
-func (e *executor) loop(f *vm.Factory, cfg RunnerConfig) {
+func (e *executor) loop() {
 	defer func() {
 		if e.rs != nil {
 			e.rs.Close()
 		}
 	}()
 	for j := range e.jobs {
-		if !e.runJob(f, cfg, j) {
+		if !e.runJob(j) {
 			return // abandoned: the runner has moved on
 		}
 		close(j.done)
@@ -230,7 +228,7 @@ func (e *executor) loop(f *vm.Factory, cfg RunnerConfig) {
 
 // runJob runs j's items from j.from; it reports false if the executor was
 // abandoned meanwhile.
-func (e *executor) runJob(f *vm.Factory, cfg RunnerConfig, j *job) bool {
+func (e *executor) runJob(j *job) bool {
 	slab := make([]vm.Result, len(j.items)-j.from)
 	now := time.Now()
 	for i := j.from; i < len(j.items); i++ {
@@ -243,58 +241,90 @@ func (e *executor) runJob(f *vm.Factory, cfg RunnerConfig, j *job) bool {
 		}
 		res := &slab[i-j.from]
 		res.StartedAt = now
-		if !e.runItem(f, cfg, j.ctx, it, res, i) {
+		if !e.runItem(j.ctx, it, res, i) {
 			return false
 		}
-		e.mu.Lock()
-		if e.abandoned {
-			e.mu.Unlock()
+		if !e.attemptEnded(func() { j.out[i] = res }) {
 			return false
 		}
-		j.out[i] = res
-		e.mu.Unlock()
 		j.ended(i)
 		now = res.StartedAt.Add(res.Duration)
 	}
 	return true
 }
 
-// runItem runs one item, retrying as cfg says, and leaves the last
-// attempt's result in res. It reports false if abandoned.
-func (e *executor) runItem(f *vm.Factory, cfg RunnerConfig, ctx context.Context, it *Item, res *vm.Result, index int) bool {
+// runItem runs one item, retrying as the config says, and leaves the last
+// attempt's result in res, its attempt still marked running (runJob ends
+// it as it hands the result over). It reports false if abandoned.
+func (e *executor) runItem(ctx context.Context, it *Item, res *vm.Result, index int) bool {
 	started := res.StartedAt
 	for attempt := 1; ; attempt++ {
-		if !e.attemptOnce(f, cfg, ctx, it, res, index, attempt) {
+		if !e.attemptOnce(ctx, it, res, index, attempt) {
 			return false
 		}
-		retry := (res.Status == vm.Exception || res.Status == vm.Timeout) && attempt <= cfg.Retries
-		if !retry || !sleepCtx(ctx, backoff(cfg.RetryDelay, attempt)) {
-			res.Attempts = attempt
-			if attempt > 1 {
-				// The record spans every attempt.
-				res.Duration = res.StartedAt.Add(res.Duration).Sub(started)
-				res.StartedAt = started
-			}
+		retry := (res.Status == vm.Exception || res.Status == vm.Timeout) && attempt <= e.cfg.Retries
+		if !retry {
+			finish(res, attempt, started)
+			return true
+		}
+		if !e.attemptEnded(nil) {
+			return false
+		}
+		if !sleepCtx(ctx, backoff(e.cfg.RetryDelay, attempt)) {
+			finish(res, attempt, started)
 			return true
 		}
 		*res = vm.Result{}
 	}
 }
 
-func (e *executor) attemptOnce(f *vm.Factory, cfg RunnerConfig, ctx context.Context, it *Item, res *vm.Result, index, attempt int) bool {
+// finish records how many attempts res took, and makes it span them all.
+func finish(res *vm.Result, attempt int, started time.Time) {
+	res.Attempts = attempt
+	if attempt > 1 {
+		res.Duration = res.StartedAt.Add(res.Duration).Sub(started)
+		res.StartedAt = started
+	}
+}
+
+// attemptEnded marks the running attempt over and, unless the executor
+// was abandoned meanwhile, calls then (if any) under the same lock; it
+// reports whether the executor goes on.
+func (e *executor) attemptEnded(then func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.running = false
+	if e.abandoned {
+		return false
+	}
+	if then != nil {
+		then()
+	}
+	return true
+}
+
+// attemptOnce runs one attempt of an item, marked running for the
+// runner's watch; the caller ends the mark (attemptEnded).
+func (e *executor) attemptOnce(ctx context.Context, it *Item, res *vm.Result, index, attempt int) bool {
+	// The attempt starts when the result says (the previous item's end,
+	// saving a clock read), or now.
+	started := res.StartedAt
+	if started.IsZero() {
+		started = time.Now()
+	}
 	e.mu.Lock()
 	if e.abandoned {
 		e.mu.Unlock()
 		return false
 	}
-	e.running, e.started, e.index, e.attempt, e.rsID = true, time.Now(), index, attempt, 0
+	e.running, e.started, e.index, e.attempt, e.rsID = true, started, index, attempt, 0
 	if e.rs != nil {
 		e.rsID = e.rs.ID()
 	}
 	e.mu.Unlock()
 
 	if e.rs == nil {
-		rs, err := f.NewRunspace(ctx)
+		rs, err := e.f.NewRunspace(ctx)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			res.Status, res.Error = vm.Stopped, &vm.ErrorInfo{Message: "interrupted while starting"}
@@ -307,16 +337,12 @@ func (e *executor) attemptOnce(f *vm.Factory, cfg RunnerConfig, ctx context.Cont
 	}
 	if e.rs != nil {
 		e.rs.InvokeInto(ctx, it.Value, res)
-		if cfg.Fresh || !e.rs.Usable() {
+		if e.cfg.Fresh || !e.rs.Usable() {
 			e.rs.Close()
 			e.rs = nil
 		}
 	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.running = false
-	return !e.abandoned
+	return true
 }
 
 // abandonIfStuck abandons the executor if its current attempt has run
