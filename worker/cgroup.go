@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,20 +59,11 @@ func cgroupParent() (string, bool) {
 	// cgroup v1: the memory hierarchy's own mount.
 	for _, line := range strings.Split(string(data), "\n") {
 		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 && containsWord(parts[1], "memory") {
+		if len(parts) == 3 && slices.Contains(strings.Split(parts[1], ","), "memory") {
 			return filepath.Join(cgroupRoot, "memory", filepath.Clean("/"+parts[2])), false
 		}
 	}
 	return "", false
-}
-
-func containsWord(list, word string) bool {
-	for _, w := range strings.Split(list, ",") {
-		if w == word {
-			return true
-		}
-	}
-	return false
 }
 
 // newMemCgroup makes a cgroup limited to limit bytes plus headroom, named

@@ -103,7 +103,7 @@ type childSlot struct {
 func serve(in io.Reader, out io.Writer) int {
 	r := bufio.NewReaderSize(in, 64<<10)
 	c := &child{w: bufio.NewWriterSize(out, 64<<10)}
-	typ, payload, err := readFrame(r, nil)
+	typ, payload, err := readFrame(r)
 	if err != nil || typ != frameSpec {
 		fmt.Fprintf(os.Stderr, "worker: no spec on stdin (this mode is for rsh's own worker processes): %v\n", err)
 		return exitProtocol
@@ -169,7 +169,7 @@ func (c *child) start(sp *spec) error {
 func (c *child) read(r *bufio.Reader) int {
 	for {
 		// A fresh buffer per frame: the items alias it.
-		typ, p, err := readFrame(r, nil)
+		typ, p, err := readFrame(r)
 		if err == io.EOF {
 			return 0
 		}

@@ -79,8 +79,9 @@ func endFrame(b []byte, at int) []byte {
 	return b
 }
 
-// readFrame reads one frame into buf (reused when large enough).
-func readFrame(r *bufio.Reader, buf []byte) (typ byte, payload []byte, err error) {
+// readFrame reads one frame into memory of its own (what is decoded from
+// it may alias it).
+func readFrame(r *bufio.Reader) (typ byte, payload []byte, err error) {
 	var hdr [4]byte
 	if _, err = io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, err
@@ -89,10 +90,7 @@ func readFrame(r *bufio.Reader, buf []byte) (typ byte, payload []byte, err error
 	if n == 0 || n > maxFrame {
 		return 0, nil, fmt.Errorf("worker: bad frame length %d", n)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
+	buf := make([]byte, n)
 	if _, err = io.ReadFull(r, buf); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF

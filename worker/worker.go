@@ -266,7 +266,7 @@ func (e *Engine) startOnce(ctx context.Context, slots int, cfg pool.RunnerConfig
 	first := make(chan error, 1)
 	var initMsg string
 	go func() {
-		typ, payload, err := readFrame(r, nil)
+		typ, payload, err := readFrame(r)
 		switch {
 		case err != nil:
 			first <- err
@@ -330,7 +330,7 @@ func (p *proc) read(r *bufio.Reader) {
 		}
 		var typ byte
 		var payload []byte
-		typ, payload, err = readFrame(r, nil)
+		typ, payload, err = readFrame(r)
 		if err != nil {
 			break
 		}
@@ -399,7 +399,7 @@ func (p *proc) classify(waitErr error) death {
 		d.reason = "it stopped answering and was killed"
 	case p.cgroup != nil && p.cgroup.oomKills() > 0:
 		d.memory = true
-		d.reason = fmt.Sprintf("the kernel ended it at its memory cgroup's limit of %s", FormatSize(p.cgroup.limit))
+		d.reason = fmt.Sprintf("the kernel ended it at its memory cgroup's limit of %s", formatSize(p.cgroup.limit))
 	case code == exitMemory, strings.Contains(stderr, "out of memory"), strings.Contains(stderr, "failed to allocate"):
 		// The watchdog, or an allocation refused by the address-space
 		// limit (the Go runtime's, or the race detector's own).
@@ -407,7 +407,7 @@ func (p *proc) classify(waitErr error) death {
 	}
 	if ps := p.cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > 0 {
-			d.reason += fmt.Sprintf("; its peak resident memory was %s", FormatSize(ru.Maxrss<<10))
+			d.reason += fmt.Sprintf("; its peak resident memory was %s", formatSize(ru.Maxrss<<10))
 		}
 	}
 	return d
@@ -732,7 +732,7 @@ func (e *Engine) alone(ctx context.Context, cfg pool.RunnerConfig, it *pool.Item
 	case d.memory && e.opts.MaxMemory > 0:
 		res.Status = vm.MemoryLimit
 		res.Error = &vm.ErrorInfo{Message: fmt.Sprintf("its worker process passed the memory limit of %s, also when the item ran alone (%s)",
-			FormatSize(e.opts.MaxMemory), d.reason)}
+			formatSize(e.opts.MaxMemory), d.reason)}
 	case d.memory:
 		res.Status = vm.MemoryLimit
 		res.Error = &vm.ErrorInfo{Message: "its worker process ran out of memory, also when the item ran alone (" + d.reason + ")"}
@@ -746,8 +746,9 @@ func (e *Engine) alone(ctx context.Context, cfg pool.RunnerConfig, it *pool.Item
 	return res
 }
 
-// FormatSize writes a byte count the way ParseSize reads it.
-func FormatSize(n int64) string {
+// formatSize writes a byte count for messages: whole units where they
+// fit, else MiB with one decimal.
+func formatSize(n int64) string {
 	switch {
 	case n <= 0:
 		return "0"
