@@ -354,6 +354,5 @@ func printInit(env Env, o *runOptions, r *vm.Result) {
 // workerEngine makes the engine of --isolate process (and --max-memory):
 // runspaces in worker processes.
 func (o *runOptions) workerEngine(f *vm.Factory) (*worker.Engine, error) {
-	_, per := o.processes()
-	return worker.New(worker.Options{Script: f.Script(), State: f.State(), PerProcess: per, MaxMemory: o.maxMemory})
+	return worker.New(worker.Options{Script: f.Script(), State: f.State(), PerProcess: o.perProcess(), MaxMemory: o.maxMemory})
 }

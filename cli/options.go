@@ -404,15 +404,16 @@ func (o *runOptions) validateContainment() error {
 	return nil
 }
 
-// processes is how many worker processes to run, and how many runspaces
-// each hosts, so that together they host the throttle.
-func (o *runOptions) processes() (procs, perProcess int) {
-	procs = o.workers
+// perProcess is how many runspaces each worker process hosts, so that
+// --workers processes (by default one per CPU, at most the throttle)
+// together host the throttle.
+func (o *runOptions) perProcess() int {
+	procs := o.workers
 	if procs == 0 {
-		procs = min(o.throttle, runtime.NumCPU())
+		procs = runtime.NumCPU()
 	}
 	procs = min(procs, o.throttle)
-	return procs, (o.throttle + procs - 1) / procs
+	return (o.throttle + procs - 1) / procs
 }
 
 // bareAllowWarnings warns about each --allow-net, --allow-read or
