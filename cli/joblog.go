@@ -451,19 +451,20 @@ func (l *resumeLog) takeSuccess(key inputKey, pos int64) bool {
 	return false
 }
 
-// maxTrackedSeq bounds the positions remembered (a bit each): a log's
-// seqs run from 1 to its number of input records, and a corrupt one must
-// not make rsh allocate without bound. Past it, resume matches by input
-// alone.
-const maxTrackedSeq = 1 << 32
+// seqSlack bounds how far past the number of lines read a success's seq
+// may be and still get its bit (a bit per position): batches put seqs
+// ahead of lines, but a corrupt log's huge seq must not make rsh allocate
+// without bound (64M positions are 8 MiB of bits). Past it, resume
+// matches that success by input alone.
+const seqSlack = 1 << 26
 
 // noteSuccessAt remembers that the log has a success at seq.
 func (l *resumeLog) noteSuccessAt(seq int64) {
-	if seq <= 0 || seq >= maxTrackedSeq || seq/64 > int64(l.lines)/64+1<<20 {
-		return // far past the lines read: not a position worth a bit
+	if seq <= 0 || seq > int64(l.lines)+seqSlack {
+		return
 	}
-	for int64(len(l.succeeded)) <= seq/64 {
-		l.succeeded = append(l.succeeded, 0)
+	if words := int(seq/64) + 1; words > len(l.succeeded) {
+		l.succeeded = append(l.succeeded, make([]uint64, words-len(l.succeeded))...)
 	}
 	l.succeeded[seq/64] |= 1 << (seq % 64)
 }
