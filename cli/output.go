@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -158,8 +159,7 @@ func (o *output) writeLog() {
 	if o.outFile != nil {
 		// The lines and the output-end line go out in one write.
 		marker := appendOutputEnd(nil, o.outID, o.outEnd)
-		rest := append([]byte(nil), o.logBuf[o.claimable:]...)
-		o.logBuf = append(append(o.logBuf[:o.claimable], marker...), rest...)
+		o.logBuf = slices.Insert(o.logBuf, o.claimable, marker...)
 		o.claimable += len(marker)
 	}
 	err := o.log.write(o.logBuf[:o.claimable])
