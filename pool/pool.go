@@ -612,16 +612,12 @@ func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped 
 // failBatch gives every item of b the error of a runner that could not
 // be made (a script that no longer initialises, say).
 func (p *Pool) failBatch(ctx context.Context, b batch, out []*vm.Result, err error, ended func(int)) {
-	now := time.Now()
 	for i, it := range b.items {
 		if it.Err != nil {
 			continue
 		}
-		res := &vm.Result{StartedAt: now, Status: vm.Exception, Attempts: 1, Error: &vm.ErrorInfo{Message: err.Error()}}
-		if ctx.Err() != nil {
-			res.Status, res.Attempts, res.Error = vm.Stopped, 0, &vm.ErrorInfo{Message: "interrupted while starting"}
-		}
-		out[i] = res
+		res := StartFailed(ctx, err)
+		out[i] = &res
 		ended(i)
 	}
 }

@@ -65,6 +65,17 @@ type BatchSizer interface {
 	BatchSize() (target time.Duration, most int)
 }
 
+// StartFailed is the result of an item that could not start because its
+// runspace (or its worker) could not be made: an Exception with err, or
+// Stopped when ctx ended first (which interrupted the making). Every
+// engine reports this case with it.
+func StartFailed(ctx context.Context, err error) vm.Result {
+	if ctx.Err() != nil {
+		return vm.Result{StartedAt: time.Now(), Status: vm.Stopped, Error: &vm.ErrorInfo{Message: "interrupted while starting"}}
+	}
+	return vm.Result{StartedAt: time.Now(), Status: vm.Exception, Attempts: 1, Error: &vm.ErrorInfo{Message: err.Error()}}
+}
+
 // LocalEngine returns the engine that runs items on runspaces of f in
 // this process (what a pool uses when Options.Engine is nil).
 func LocalEngine(f *vm.Factory) Engine { return localEngine{f} }
@@ -325,12 +336,9 @@ func (e *executor) attemptOnce(ctx context.Context, it *Item, res *vm.Result, in
 
 	if e.rs == nil {
 		rs, err := e.f.NewRunspace(ctx)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			res.Status, res.Error = vm.Stopped, &vm.ErrorInfo{Message: "interrupted while starting"}
-		case err != nil:
-			res.Status, res.Attempts, res.Error = vm.Exception, 1, &vm.ErrorInfo{Message: err.Error()}
-		default:
+		if err != nil {
+			*res = StartFailed(ctx, err)
+		} else {
 			e.rs = rs
 			res.StartedAt = time.Time{} // creating the runspace is not the item's time
 		}

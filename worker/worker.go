@@ -605,10 +605,8 @@ func (r *runner) Run(ctx context.Context, items []pool.Item, out []*vm.Result, e
 
 // failed is the result of an item whose runner could not get a process.
 func failed(ctx context.Context, err error) *vm.Result {
-	if ctx.Err() != nil {
-		return &vm.Result{StartedAt: time.Now(), Status: vm.Stopped, Error: &vm.ErrorInfo{Message: "interrupted while starting a worker process"}}
-	}
-	return &vm.Result{StartedAt: time.Now(), Status: vm.Exception, Attempts: 1, Error: &vm.ErrorInfo{Message: err.Error()}}
+	res := pool.StartFailed(ctx, err)
+	return &res
 }
 
 // exchange sends the items idxs to slot of p and collects their results
