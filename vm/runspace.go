@@ -524,23 +524,23 @@ func (e *thrownError) Error() string {
 // thrownError; other errors are returned as they are. It must be called
 // under guard.
 func (r *Runspace) describeThrown(err error) error {
-	var fallbackStack string
-	switch e := err.(type) { // not errors.As: see thrownError
-	case *goja.Exception:
-		var b bytes.Buffer
-		for _, frame := range e.Stack() {
-			b.WriteString("\tat ")
-			frame.Write(&b)
-			b.WriteByte('\n')
-		}
-		fallbackStack = b.String()
-	case *rejection:
+	switch err.(type) { // not errors.As: see thrownError
+	case *goja.Exception, *rejection:
 	default:
 		return err
 	}
 	var info *ErrorInfo
 	if exc := r.rt.Try(func() { info = r.errorInfo(err) }); exc != nil {
-		info = &ErrorInfo{Message: "uncaught exception (describing the thrown value threw as well)", Stack: fallbackStack}
+		// The engine's own frames, built only in this rare case.
+		var b bytes.Buffer
+		if e, ok := err.(*goja.Exception); ok {
+			for _, frame := range e.Stack() {
+				b.WriteString("\tat ")
+				frame.Write(&b)
+				b.WriteByte('\n')
+			}
+		}
+		info = &ErrorInfo{Message: "uncaught exception (describing the thrown value threw as well)", Stack: b.String()}
 	}
 	return &thrownError{info: info}
 }
