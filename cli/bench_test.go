@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/runspaces/rsh/cli"
+	"github.com/runspaces/rsh/internal/testutil"
 )
 
 func benchInput(n int, line func(i int) string) []byte {
@@ -95,7 +96,7 @@ func BenchmarkStream(b *testing.B) {
 				runtime.GC()
 				resetPeakRSS()
 				stop := make(chan struct{})
-				peak := peakHeap(stop)
+				peak := testutil.PeakHeap(stop)
 				var stderr bytes.Buffer
 				code := cli.Main(context.Background(), append([]string{"run"}, tc.args...),
 					cli.Env{Stdin: &lineGen{n: n}, Stdout: io.Discard, Stderr: &stderr})

@@ -8,13 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/runspaces/rsh/internal/testutil"
 	"github.com/runspaces/rsh/pool"
 	"github.com/runspaces/rsh/vm"
 )
@@ -323,7 +323,7 @@ func BenchmarkReadJoblog(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				stop := make(chan struct{})
-				peaks := sampleHeap(stop)
+				peaks := testutil.PeakHeap(stop)
 				l, err := readJoblog(path, false)
 				if err != nil {
 					b.Fatal(err)
@@ -344,29 +344,6 @@ func BenchmarkReadJoblog(b *testing.B) {
 			b.ReportMetric(float64(allocated)/(1<<20), "alloc-MB")
 		})
 	}
-}
-
-// sampleHeap samples the bytes of live and unswept heap objects every
-// millisecond until stop is closed, then sends the most it saw.
-func sampleHeap(stop <-chan struct{}) <-chan uint64 {
-	out := make(chan uint64, 1)
-	go func() {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		var peak uint64
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(s)
-			peak = max(peak, s[0].Value.Uint64())
-			select {
-			case <-stop:
-				out <- peak
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return out
 }
 
 func TestDropTornLine(t *testing.T) {

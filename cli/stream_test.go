@@ -7,9 +7,9 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/runspaces/rsh/cli"
+	"github.com/runspaces/rsh/internal/testutil"
 )
 
 // lineGen generates the lines 1..n on the fly, so a long input costs no
@@ -41,28 +41,6 @@ func (c *lineCounter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// peakHeap samples the heap in use until stop is closed.
-func peakHeap(stop <-chan struct{}) <-chan uint64 {
-	out := make(chan uint64, 1)
-	go func() {
-		var peak uint64
-		var ms runtime.MemStats
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			runtime.ReadMemStats(&ms)
-			peak = max(peak, ms.HeapInuse)
-			select {
-			case <-stop:
-				out <- peak
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return out
-}
-
 // streamLimit is the heap a streaming run may use. Holding every item of
 // the test's input would take several times this: 300,000 results of a
 // few hundred bytes each, plus their inputs.
@@ -84,7 +62,7 @@ func TestStreamingBoundedMemory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			runtime.GC()
 			stop := make(chan struct{})
-			peak := peakHeap(stop)
+			peak := testutil.PeakHeap(stop)
 			out := &lineCounter{}
 			var stderr bytes.Buffer
 			code := cli.Main(context.Background(), append([]string{"run"}, tc.args...),
