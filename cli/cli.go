@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -110,15 +112,50 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		return ExitOK
 	}
 	o.warn(env.Stderr)
+	return runWith(ctx, o, env, nil)
+}
+
+// runHooks let a job process (jobproc.go) follow a run of its job; a
+// plain `rsh run` has none.
+type runHooks struct {
+	// resumeAll makes every item in the job log done, whatever its
+	// status: a resumed job gives each item exactly one result in all.
+	resumeAll bool
+	// items wraps the input's items (before --resume skips any).
+	items func(iter.Seq[pool.Item]) iter.Seq[pool.Item]
+	// resumed is told, before any item runs, how many items the job log
+	// already has and how many of them failed.
+	resumed func(done, failed int)
+	// claimed is told, after each write to the job log, where the output
+	// file ended and how many items (and failed ones) the write claimed.
+	claimed func(outputEnd int64, items, failed int)
+	// ended is told why the run stopped early, if it did: the output or
+	// job log could not be written (out), or the input could not be read.
+	ended func(out, in error)
+}
+
+// runWith runs o: the part of `rsh run` after its flags are parsed, shared
+// with job processes.
+func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
+	if hooks == nil {
+		hooks = &runHooks{}
+	}
 	fail := func(err error) int {
 		fmt.Fprintf(env.Stderr, "rsh: %v\n", err)
+		if hooks.ended != nil {
+			hooks.ended(nil, err)
+		}
 		return ExitUsage
 	}
+	var err error
 
 	var script *vm.Script
-	if o.evalSet {
+	switch {
+	case o.evalSet:
 		script, err = vm.Compile("-e", "", o.eval)
-	} else {
+	case o.source != nil:
+		script, err = vm.Compile(o.script, filepath.Dir(o.script), *o.source)
+	default:
 		script, err = vm.CompileFile(o.script)
 	}
 	if err != nil {
@@ -148,8 +185,11 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	var jl *joblog
 	if o.joblog != "" {
 		if o.resume || o.resumeFailed {
-			if resume, err = readJoblog(o.joblog, o.resumeFailed); err != nil {
+			if resume, err = readJoblogWith(o.joblog, o.resumeFailed, hooks.resumeAll); err != nil {
 				return fail(err)
+			}
+			if hooks.resumed != nil {
+				hooks.resumed(resume.lines, resume.failedLines)
 			}
 		}
 		if jl, err = openJoblog(o.joblog); err != nil {
@@ -241,7 +281,7 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	// A write that fails (stdout, the job log) stops the run at once: it
 	// is reported (unless the reader just went away) and nothing more is
 	// claimed. See output.
-	out := newOutput(env, o, jl, func(err error) {
+	out := newOutput(env, o, jl, hooks.claimed, func(err error) {
 		if !errors.Is(err, syscall.EPIPE) {
 			fmt.Fprintf(env.Stderr, "rsh: %v; stopping\n", err)
 		}
@@ -253,6 +293,9 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	items := in.items()
 	if o.batchSize > 1 {
 		items = batched(items, o.batchSize)
+	}
+	if hooks.items != nil {
+		items = hooks.items(items)
 	}
 	var skipped atomic.Int64
 	if resume != nil {
@@ -310,6 +353,9 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 	readErr := in.err()
 	if readErr != nil {
 		fmt.Fprintf(env.Stderr, "rsh: reading input: %v\n", readErr)
+	}
+	if hooks.ended != nil {
+		hooks.ended(outErr, readErr)
 	}
 	if o.summary || bar != nil {
 		counts.print(env.Stderr)

@@ -243,7 +243,7 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 		if err != nil {
 			return failed(err)
 		}
-		out := newOutput(env, &runOptions{out: outMode, verbose: verbose, quiet: quiet}, nil, nil)
+		out := newOutput(env, &runOptions{out: outMode, verbose: verbose, quiet: quiet}, nil, nil, nil)
 		code := ExitOK
 		for _, r := range rs {
 			out.result(r)

@@ -321,8 +321,10 @@ type resumeLog struct {
 	// succeeded has a bit for each seq logged as a success, to tell a
 	// position whose input changed from one that was not done.
 	succeeded []uint64
-	lines     int                 // lines read
-	failed    map[inputKey]uint32 // --resume-failed: failed occurrences to run again
+	lines     int // lines read
+	// failedLines is how many of them are not successes.
+	failedLines int
+	failed      map[inputKey]uint32 // --resume-failed: failed occurrences to run again
 	// outputEnds is the last output-end line of each output file.
 	outputEnds map[fileID]int64
 }
@@ -486,6 +488,14 @@ func (l *resumeLog) changedAt(pos int64) bool {
 // log; a line that does not parse (the last one, cut short by a crash) is
 // skipped.
 func readJoblog(path string, withFailed bool) (*resumeLog, error) {
+	return readJoblogWith(path, withFailed, false)
+}
+
+// readJoblogWith is readJoblog; with anyStatus every logged item counts as
+// done, whatever its status, so that a resumed run gives each item exactly
+// one result in all (a job resumed after its daemon died: its failures
+// were results too, and are on file).
+func readJoblogWith(path string, withFailed, anyStatus bool) (*resumeLog, error) {
 	l := &resumeLog{once: map[inputKey]uint32{}, repeated: map[inputKey]*doneSeqs{}}
 	if withFailed {
 		l.failed = map[inputKey]uint32{}
@@ -520,8 +530,11 @@ func readJoblog(path string, withFailed bool) (*resumeLog, error) {
 			l.outputEnds[id] = end
 		} else if e, ok := parseJoblogLine(line); ok {
 			l.lines++
+			if !e.success {
+				l.failedLines++
+			}
 			switch {
-			case e.success:
+			case e.success || anyStatus:
 				l.noteSuccessAt(e.seq)
 				l.addSuccess(e.key, e.seq)
 				if failing != nil {

@@ -467,7 +467,7 @@ func TestOutputEndLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := newOutput(Env{Stdout: f, Stderr: io.Discard}, &runOptions{out: "values"}, jl, nil)
+	o := newOutput(Env{Stdout: f, Stderr: io.Discard}, &runOptions{out: "values"}, jl, nil, nil)
 	for i := 1; i <= 3; i++ {
 		o.result(&vm.Result{Seq: int64(i), Status: vm.Success, Input: json.RawMessage(strconv.Itoa(i)), Output: []json.RawMessage{json.RawMessage(strconv.Itoa(i * 10))}})
 	}

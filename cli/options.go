@@ -105,6 +105,10 @@ type runOptions struct {
 	maxTimers       int
 
 	state vm.InitialState // built by validate
+
+	// source, when set, is the script's text, read before (a job's, sent
+	// by the client); script then only names it and its directory.
+	source *string
 }
 
 func newRunFlags(o *runOptions) *pflag.FlagSet {

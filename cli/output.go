@@ -60,6 +60,14 @@ type output struct {
 	stderr         io.Writer
 	log            *joblog // nil without --joblog
 	fail           func(error)
+	// claimed, when set, is told after each job-log write where the
+	// output file ended and how many items (and failed ones) it claimed.
+	claimed func(end int64, items, failed int)
+	// pending and pendingFailed count the items in logBuf (and the failed
+	// ones among them); claimItems and claimFailed those of its claimable
+	// part.
+	pending, pendingFailed  int
+	claimItems, claimFailed int
 
 	mu     sync.Mutex
 	buf    []byte // output not yet written
@@ -82,7 +90,7 @@ type output struct {
 
 // newOutput starts the output of a run; log, when not nil, receives the
 // job-log lines, and fail is told of the first write that fails.
-func newOutput(env Env, o *runOptions, log *joblog, fail func(error)) *output {
+func newOutput(env Env, o *runOptions, log *joblog, claimed func(end int64, items, failed int), fail func(error)) *output {
 	out := &output{
 		mode:    o.out,
 		verbose: o.verbose,
@@ -90,6 +98,7 @@ func newOutput(env Env, o *runOptions, log *joblog, fail func(error)) *output {
 		stdout:  env.Stdout,
 		stderr:  env.Stderr,
 		log:     log,
+		claimed: claimed,
 		fail:    fail,
 		buf:     make([]byte, 0, outputBufferSize),
 		done:    make(chan struct{}),
@@ -144,6 +153,7 @@ func (o *output) writeOutput() {
 		}
 	}
 	o.claimable = len(o.logBuf)
+	o.claimItems, o.claimFailed = o.pending, o.pendingFailed
 	if o.outFile != nil {
 		if end, err := o.outFile.Seek(0, io.SeekCurrent); err == nil {
 			o.outEnd = end
@@ -170,7 +180,14 @@ func (o *output) writeLog() {
 	}
 	if err != nil {
 		o.failLocked(&writeError{what: "writing the job log " + o.log.path, err: err})
+		return
 	}
+	o.pending -= o.claimItems
+	o.pendingFailed -= o.claimFailed
+	if o.claimed != nil {
+		o.claimed(o.outEnd, o.claimItems, o.claimFailed)
+	}
+	o.claimItems, o.claimFailed = 0, 0
 }
 
 // failLocked keeps err as the output's failure and passes it to fail;
@@ -229,6 +246,10 @@ func (o *output) result(r *vm.Result) {
 	o.buf = b
 	if o.log != nil {
 		o.logBuf = appendJoblogLine(o.logBuf, r, &o.stamps)
+		o.pending++
+		if r.Status != vm.Success {
+			o.pendingFailed++
+		}
 	}
 	if len(o.buf) >= outputBufferSize || len(o.logBuf) >= joblogBufferSize {
 		o.writeOutput()
