@@ -23,6 +23,9 @@ func main() {
 	// A worker process (--isolate process, --max-memory) is this program
 	// re-executed: it serves its parent and exits here.
 	worker.Main()
+	// A job process is this program started by the job daemon (rsh
+	// serve) to run one job: it runs it and exits here.
+	cli.JobMain()
 	os.Exit(run())
 }
 

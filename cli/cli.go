@@ -9,7 +9,6 @@ import (
 	"io"
 	"iter"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -129,9 +128,11 @@ type runHooks struct {
 	// claimed is told, after each write to the job log, where the output
 	// file ended and how many items (and failed ones) the write claimed.
 	claimed func(outputEnd int64, items, failed int)
-	// ended is told why the run stopped early, if it did: the output or
-	// job log could not be written (out), or the input could not be read.
-	ended func(out, in error)
+	// ended is told why the run stopped early, if it did: it could not
+	// start (setup: the script did not compile or initialise), the output
+	// or job log could not be written (out), or the input could not be
+	// read (in).
+	ended func(setup, out, in error)
 }
 
 // runWith runs o: the part of `rsh run` after its flags are parsed, shared
@@ -143,7 +144,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	fail := func(err error) int {
 		fmt.Fprintf(env.Stderr, "rsh: %v\n", err)
 		if hooks.ended != nil {
-			hooks.ended(nil, err)
+			hooks.ended(err, nil, nil)
 		}
 		return ExitUsage
 	}
@@ -151,10 +152,14 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 
 	var script *vm.Script
 	switch {
-	case o.evalSet:
+	case o.evalSet && !o.detached:
 		script, err = vm.Compile("-e", "", o.eval)
+	case o.source != nil && o.sourceDir == "":
+		script, err = vm.CompileDetached(o.script, *o.source)
 	case o.source != nil:
-		script, err = vm.Compile(o.script, filepath.Dir(o.script), *o.source)
+		script, err = vm.Compile(o.script, o.sourceDir, *o.source)
+	case o.evalSet && o.detached:
+		script, err = vm.CompileDetached("-e", o.eval)
 	default:
 		script, err = vm.CompileFile(o.script)
 	}
@@ -355,7 +360,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		fmt.Fprintf(env.Stderr, "rsh: reading input: %v\n", readErr)
 	}
 	if hooks.ended != nil {
-		hooks.ended(outErr, readErr)
+		hooks.ended(nil, outErr, readErr)
 	}
 	if o.summary || bar != nil {
 		counts.print(env.Stderr)

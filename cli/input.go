@@ -348,6 +348,8 @@ func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
 		return pool.Item{Input: vm.JSONString(string(line)), Err: errInvalidUTF8(at)}, true
 	}
 	switch in.format {
+	case jobInputFormat:
+		return decodeJobLine(in, line), true
 	case "text":
 		return pool.Item{Value: string(line)}, true
 	case "json":

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -18,47 +20,103 @@ import (
 	"github.com/runspaces/rsh/vm"
 )
 
-const jobUsageLine = `usage: rsh job start|ls|get|wait|receive|stop|rm [flags] [args]`
+const jobUsageLine = `usage: rsh job start|ls|get|wait|receive|log|stop|rm [flags] [args]`
 
 const jobUsage = jobUsageLine + `
 
-Talk to the job daemon ('rsh serve'): run scripts in the background and
-come back to them.
+Talk to the job daemon ('rsh serve'): run scripts in the background, each
+job in a process of its own, and come back to them.
 
   rsh job start [--name N] [-n] [run flags] SCRIPT [FILE...]
-                      submit a job (items are read here, from the FILEs or
-                      piped stdin, and sent along; with none the script runs
-                      once; -n/--no-input: do not read stdin, run once);
-                      prints the job's name
-  rsh job ls          list jobs: name, state, progress, duration
-  rsh job get NAME    one job's state, as JSON
-  rsh job wait NAME [--timeout D]
-                      wait for a job to finish; the exit status says how:
+                      submit a job and print its name. Items are read here,
+                      from the FILEs or piped stdin, and streamed to the
+                      daemon as they are read; the job starts at once and
+                      runs them as they arrive. With none (or -n/--no-input)
+                      the script runs once. The job runs in this directory:
+                      relative paths resolve here.
+  rsh job ls [--state S] [--json]
+                      list jobs: state, done/total, failures, rate, ETA,
+                      duration; --state Running (or NotStarted, Completed,
+                      CompletedWithErrors, Failed, Stopped) keeps those
+  rsh job get NAME [--json]
+                      one job in detail
+  rsh job wait NAME... | --all [--timeout D] [--json]
+                      wait for jobs to finish; the exit status says how:
                       0 Completed, 1 CompletedWithErrors, 3 Failed,
                       4 Stopped, 124 still running when --timeout ran out
-  rsh job receive NAME [--keep] [--out values|json|records]
-                      print the results not received before, and mark them
-                      received (--keep leaves them to receive again); works
-                      while the job runs, and nothing is ever lost
-  rsh job stop NAME   interrupt a running job
-  rsh job rm NAME     stop a job if it runs, then forget it
+                      (with several jobs, the worst of them)
+  rsh job receive NAME [-f] [--keep] [--out values|json|records]
+                      print the results not received before; they count as
+                      received once written here (--keep: not at all).
+                      -f/--follow goes on as results arrive until the job
+                      ends, like tail -f. Exit status 3 (and why, on stderr)
+                      if the job Failed, 1 if any item failed
+  rsh job log NAME [-f]
+                      the job's messages: what its script wrote while it
+                      loaded, warnings, errors, and the daemon's notes;
+                      -f/--follow until the job ends
+  rsh job stop NAME... | --all
+                      interrupt running jobs (waiting ones never start)
+  rsh job rm NAME... | --all
+                      stop jobs if they run, then delete them and their files
 
-run flags for start: -e, --var, --vars, -p/--param, -m/--import,
---module-path, -t/--throttle, --timeout, --in, and the --allow-* flags (the
-daemon grants no more than it was started with).
+run flags for start: -e, --var, --vars, -p/--param, --params, -m/--import,
+--module-path, -t/--throttle, --timeout, --in, --max-line, --retries,
+--retry-delay, --batch-size, --fresh, --halt, --isolate, --max-memory,
+--workers, --max-output, --max-output-values, --max-messages,
+--max-timers, and the --allow-* flags: the daemon grants no more than it was
+started with, decided once when the job starts. --vars, --params, the
+script and the input are read here, by this command.
 
 Where the daemon is:
-      --socket PATH       its Unix socket (default as for 'rsh serve')
+      --socket PATH       its Unix socket (default: $RSH_SOCKET, else as for
+                          'rsh serve')
       --url URL           its TCP address, e.g. http://127.0.0.1:7070
-      --token-file FILE   the token for --url (default: STATE/token)
+      --token-file FILE   the token for --url (default: STATE/token, where
+                          STATE is $RSH_STATE or as for 'rsh serve')
+
+Ctrl-C (or SIGTERM) ends any of these at once, with exit status 130;
+the job itself goes on.
 `
 
-// Exit codes of `rsh job wait`.
+// Exit codes of `rsh job wait` and `receive`.
 const (
 	exitJobFailed   = 3
 	exitJobStopped  = 4
 	exitJobTimedOut = 124
 )
+
+// jobRunOnly are the `rsh run` flags a job does not take: the daemon keeps
+// the job log and the output, and receive formats it.
+var jobRunOnly = []string{"joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "grace", "keep-order", "min", "out", "total", "verbose", "quiet"}
+
+// jobConn is where the daemon is, from the flags.
+type jobConn struct{ socket, url, tokenFile string }
+
+func (c *jobConn) add(fs *pflag.FlagSet) {
+	fs.StringVar(&c.socket, "socket", "", "")
+	fs.StringVar(&c.url, "url", "", "")
+	fs.StringVar(&c.tokenFile, "token-file", "", "")
+}
+
+func (c *jobConn) client() (*jobs.Client, error) {
+	if c.url == "" {
+		s := c.socket
+		if s == "" {
+			s = socketPath()
+		}
+		return jobs.UnixClient(s), nil
+	}
+	tf := c.tokenFile
+	if tf == "" {
+		tf = filepath.Join(stateDir(), "token")
+	}
+	token, err := readTokenFile(tf)
+	if err != nil {
+		return nil, err
+	}
+	return &jobs.Client{Base: strings.TrimSuffix(c.url, "/"), Token: token, Where: c.url}, nil
+}
 
 func jobCommand(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
@@ -73,36 +131,29 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "rsh job %s: %v\n%s\nRun 'rsh help job' for details.\n", verb, err, jobUsageLine)
 		return ExitUsage
 	}
-	var conn struct{ socket, url, tokenFile string }
-	addConn := func(fs *pflag.FlagSet) {
-		fs.StringVar(&conn.socket, "socket", "", "")
-		fs.StringVar(&conn.url, "url", "", "")
-		fs.StringVar(&conn.tokenFile, "token-file", "", "")
-	}
-	client := func() (*jobs.Client, error) {
-		if conn.url == "" {
-			s := conn.socket
-			if s == "" {
-				s = socketPath()
+
+	// Every command ends at once on SIGINT or SIGTERM: exit status 130.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	interrupted := make(chan struct{})
+	if env.Signals != nil {
+		go func() {
+			select {
+			case <-env.Signals:
+				close(interrupted)
+				cancel()
+			case <-ctx.Done():
 			}
-			return jobs.UnixClient(s), nil
-		}
-		tf := conn.tokenFile
-		if tf == "" {
-			tf = filepath.Join(stateDir(), "token")
-		}
-		tok, err := os.ReadFile(tf)
-		if err != nil {
-			return nil, fmt.Errorf("--token-file %s: %w", tf, err)
-		}
-		token := strings.TrimSpace(string(tok))
-		if token == "" {
-			return nil, fmt.Errorf("--token-file %s is empty", tf)
-		}
-		return &jobs.Client{Base: strings.TrimSuffix(conn.url, "/"), Token: token, Where: conn.url}, nil
+		}()
 	}
 	failed := func(err error) int {
 		var api *jobs.APIError
+		select {
+		case <-interrupted:
+			fmt.Fprintf(env.Stderr, "rsh job %s: interrupted\n", verb)
+			return ExitInterrupted
+		default:
+		}
 		switch {
 		case errors.Is(err, jobs.ErrNoDaemon):
 			fmt.Fprintf(env.Stderr, "rsh job %s: %v: start one with 'rsh serve &' (or say where it is with --socket or --url)\n", verb, err)
@@ -115,64 +166,39 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 	}
 
 	if verb == "start" {
-		var name string
-		var noInput bool
-		o, fs, err := parseRunWith(args, func(fs *pflag.FlagSet) {
-			fs.StringVar(&name, "name", "", "")
-			fs.BoolVarP(&noInput, "no-input", "n", false, "")
-			addConn(fs)
-		})
-		if err != nil {
-			return usage(err)
-		}
-		if o.help {
-			fmt.Fprint(env.Stdout, jobUsage)
-			return ExitOK
-		}
-		o.warn(env.Stderr)
-		for _, f := range []string{"joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "halt", "grace", "batch-size", "keep-order", "fresh", "min", "retries", "retry-delay", "out", "total", "isolate", "max-memory", "workers", "max-output", "max-output-values", "max-messages", "max-timers"} {
-			if fs.Changed(f) {
-				return usage(fmt.Errorf("--%s is for 'rsh run', not for jobs", f))
-			}
-		}
-		if noInput && len(o.files) > 0 {
-			return usage(errors.New("--no-input and input FILEs: choose one"))
-		}
-		if noInput {
-			env.StdinIsTerminal = true // read nothing: the script runs once
-		}
-		spec, err := jobSpec(o, fs, name, env)
-		if err != nil {
-			return usage(err)
-		}
-		c, err := client()
-		if err != nil {
-			return usage(err)
-		}
-		got, err := c.Start(ctx, spec)
-		if err != nil {
-			return failed(err)
-		}
-		fmt.Fprintln(env.Stdout, got)
-		return ExitOK
+		return jobStart(ctx, args, env, usage, failed)
 	}
 
 	fs := pflag.NewFlagSet("job "+verb, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	addConn(fs)
-	var timeout time.Duration
-	var keep bool
-	var outMode string
-	var verbose, quiet bool
+	var conn jobConn
+	conn.add(fs)
+	var (
+		help, asJSON, all, keep, follow, verbose, quiet bool
+		timeout                                         time.Duration
+		outMode, stateFilter                            string
+	)
+	fs.BoolVarP(&help, "help", "h", false, "")
 	switch verb {
+	case "ls":
+		fs.BoolVar(&asJSON, "json", false, "")
+		fs.StringVar(&stateFilter, "state", "", "")
+	case "get":
+		fs.BoolVar(&asJSON, "json", false, "")
 	case "wait":
 		fs.DurationVar(&timeout, "timeout", 0, "")
+		fs.BoolVar(&all, "all", false, "")
+		fs.BoolVar(&asJSON, "json", false, "")
 	case "receive":
 		fs.BoolVar(&keep, "keep", false, "")
+		fs.BoolVarP(&follow, "follow", "f", false, "")
 		fs.StringVar(&outMode, "out", "values", "")
 		fs.BoolVarP(&verbose, "verbose", "v", false, "")
 		fs.BoolVarP(&quiet, "quiet", "q", false, "")
-	case "ls", "get", "stop", "rm":
+	case "log":
+		fs.BoolVarP(&follow, "follow", "f", false, "")
+	case "stop", "rm":
+		fs.BoolVar(&all, "all", false, "")
 	default:
 		fmt.Fprintf(env.Stderr, "rsh job %s: unknown command\n%s\n", verb, jobUsageLine)
 		return ExitUsage
@@ -180,106 +206,490 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 	if err := fs.Parse(args); err != nil {
 		return usage(err)
 	}
-	rest := fs.Args()
-	if verb == "ls" {
-		if len(rest) != 0 {
-			return usage(fmt.Errorf("unexpected argument %q", rest[0]))
-		}
-	} else if len(rest) != 1 {
-		return usage(errors.New("give one job NAME"))
+	if help {
+		fmt.Fprint(env.Stdout, jobUsage)
+		return ExitOK
 	}
-	c, err := client()
-	if err != nil {
-		return usage(err)
-	}
+	names := fs.Args()
 	switch verb {
 	case "ls":
-		list, err := c.List(ctx)
+		if len(names) != 0 {
+			return usage(fmt.Errorf("unexpected argument %q", names[0]))
+		}
+	case "wait", "stop", "rm":
+		if all == (len(names) > 0) {
+			return usage(errors.New("give job NAMEs or --all"))
+		}
+	default:
+		if len(names) != 1 {
+			return usage(errors.New("give one job NAME"))
+		}
+	}
+	var state jobs.State
+	if stateFilter != "" {
+		st, err := jobs.ParseState(stateFilter)
 		if err != nil {
-			return failed(err)
+			return usage(fmt.Errorf("--state: %w", err))
 		}
-		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATE\tPROGRESS\tDURATION")
-		for _, i := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\n", i.Name, i.State, i.Done, i.Total, msDuration(i.DurationMs).Round(time.Millisecond))
-		}
-		tw.Flush()
-	case "get":
-		info, err := c.Get(ctx, rest[0])
-		if err != nil {
-			return failed(err)
-		}
-		b, _ := json.MarshalIndent(info, "", "  ")
-		fmt.Fprintln(env.Stdout, string(b))
-	case "wait":
-		info, timedOut, err := c.Wait(ctx, rest[0], timeout)
-		if err != nil {
-			return failed(err)
-		}
-		if timedOut {
-			fmt.Fprintf(env.Stdout, "%s: %s (still running after %s)\n", info.Name, info.State, timeout)
-			return exitJobTimedOut
-		}
-		fmt.Fprintf(env.Stdout, "%s: %s\n", info.Name, info.State)
-		if info.Reason != "" && info.State != jobs.Completed {
-			fmt.Fprintf(env.Stderr, "rsh job wait: %s: %s\n", info.Name, info.Reason)
-		}
-		switch info.State {
-		case jobs.Completed:
-			return ExitOK
-		case jobs.Failed:
-			return exitJobFailed
-		case jobs.Stopped:
-			return exitJobStopped
-		}
-		return ExitItemsFailed
-	case "receive":
+		state = st
+	}
+	if verb == "receive" {
 		switch outMode {
 		case "values", "json", "records":
 		default:
 			return usage(fmt.Errorf("--out %q: want values, json or records", outMode))
 		}
-		rs, err := c.Receive(ctx, rest[0], keep)
+		if verbose && quiet {
+			return usage(errors.New("--verbose and --quiet cannot be used together"))
+		}
+	}
+	c, err := conn.client()
+	if err != nil {
+		return usage(err)
+	}
+	if all {
+		list, err := c.List(ctx, "")
 		if err != nil {
 			return failed(err)
 		}
-		out := newOutput(env, &runOptions{out: outMode, verbose: verbose, quiet: quiet}, nil, nil, nil)
-		code := ExitOK
-		for _, r := range rs {
-			out.result(r)
-			if r.Status != vm.Success {
-				code = ExitItemsFailed
-			}
+		for _, i := range list {
+			names = append(names, i.Name)
 		}
-		if err := out.close(); err != nil {
+	}
+
+	switch verb {
+	case "ls":
+		list, err := c.List(ctx, state)
+		if err != nil {
 			return failed(err)
 		}
-		return code
+		if asJSON {
+			return printJSON(env, list)
+		}
+		printJobTable(env.Stdout, list)
+	case "get":
+		info, err := c.Get(ctx, names[0])
+		if err != nil {
+			return failed(err)
+		}
+		if asJSON {
+			return printJSON(env, info)
+		}
+		printJobInfo(env.Stdout, info)
+	case "wait":
+		return jobWait(ctx, c, names, timeout, asJSON, env, failed)
+	case "receive":
+		return jobReceive(ctx, c, names[0], keep, follow, &runOptions{out: outMode, verbose: verbose, quiet: quiet}, env, failed)
+	case "log":
+		s, err := c.Log(ctx, names[0], follow)
+		if err != nil {
+			return failed(err)
+		}
+		defer s.Close()
+		if _, err := io.Copy(env.Stdout, s); err != nil {
+			return failed(err)
+		}
 	case "stop":
-		info, err := c.Stop(ctx, rest[0])
-		if err != nil {
-			return failed(err)
+		for _, n := range names {
+			info, err := c.Stop(ctx, n)
+			if err != nil {
+				return failed(err)
+			}
+			fmt.Fprintf(env.Stdout, "%s: %s\n", info.Name, info.State)
 		}
-		fmt.Fprintf(env.Stdout, "%s: %s\n", info.Name, info.State)
 	case "rm":
-		if err := c.Remove(ctx, rest[0]); err != nil {
-			return failed(err)
+		for _, n := range names {
+			if err := c.Remove(ctx, n); err != nil {
+				return failed(err)
+			}
 		}
 	}
 	return ExitOK
+}
+
+func printJSON(env Env, v any) int {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Fprintln(env.Stdout, string(b))
+	return ExitOK
+}
+
+// printJobTable writes `rsh job ls`'s table.
+func printJobTable(w io.Writer, list []jobs.Info) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tDONE\tFAILED\tRATE\tETA\tDURATION")
+	for _, i := range list {
+		state := string(i.State)
+		if i.QueuePosition > 0 {
+			state += fmt.Sprintf(" (#%d)", i.QueuePosition)
+		}
+		if i.Resumed > 0 {
+			state += " (resumed)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", i.Name, state, doneOf(i), i.Failed, rateOf(i), etaOf(i),
+			msDuration(i.DurationMs).Round(time.Millisecond))
+	}
+	tw.Flush()
+}
+
+func doneOf(i jobs.Info) string {
+	if i.Total < 0 {
+		return fmt.Sprintf("%d/?", i.Done)
+	}
+	return fmt.Sprintf("%d/%d", i.Done, i.Total)
+}
+
+func rateOf(i jobs.Info) string {
+	if i.Rate <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f/s", i.Rate)
+}
+
+func etaOf(i jobs.Info) string {
+	if i.State != jobs.Running || i.EtaMs <= 0 {
+		return "-"
+	}
+	return msDuration(i.EtaMs).Round(time.Second).String()
+}
+
+// printJobInfo writes `rsh job get`'s view of one job.
+func printJobInfo(w io.Writer, i jobs.Info) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, format string, args ...any) {
+		fmt.Fprintf(tw, "%s:\t"+format+"\n", append([]any{k}, args...)...)
+	}
+	row("name", "%s", i.Name)
+	row("state", "%s", i.State)
+	if i.Reason != "" {
+		row("reason", "%s", i.Reason)
+	}
+	if i.QueuePosition > 0 {
+		row("queue", "#%d to start", i.QueuePosition)
+	}
+	row("script", "%s", i.Script)
+	row("directory", "%s", i.Dir)
+	row("done", "%s (%d failed)", doneOf(i), i.Failed)
+	row("received", "%d", i.Received)
+	if i.InputOpen {
+		row("input", "still arriving")
+	}
+	row("rate", "%s", rateOf(i))
+	row("eta", "%s", etaOf(i))
+	row("created", "%s", i.CreatedAt.Format(time.RFC3339))
+	if !i.StartedAt.IsZero() {
+		row("started", "%s", i.StartedAt.Format(time.RFC3339))
+	}
+	if !i.EndedAt.IsZero() {
+		row("ended", "%s", i.EndedAt.Format(time.RFC3339))
+	}
+	row("duration", "%s", msDuration(i.DurationMs).Round(time.Millisecond))
+	if i.Resumed > 0 {
+		row("resumed", "%d time(s), after its daemon stopped", i.Resumed)
+	}
+	tw.Flush()
 }
 
 func msDuration(ms float64) time.Duration {
 	return time.Duration(ms * float64(time.Millisecond))
 }
 
+// stateCode is the exit status for a finished job's state.
+func stateCode(s jobs.State) int {
+	switch s {
+	case jobs.Completed:
+		return ExitOK
+	case jobs.Failed:
+		return exitJobFailed
+	case jobs.Stopped:
+		return exitJobStopped
+	}
+	return ExitItemsFailed
+}
+
+// worse orders exit statuses of wait: the worst of several jobs wins.
+func worse(a, b int) int {
+	rank := func(c int) int {
+		switch c {
+		case ExitOK:
+			return 0
+		case ExitItemsFailed:
+			return 1
+		case exitJobStopped:
+			return 2
+		case exitJobFailed:
+			return 3
+		}
+		return 4 // timed out
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+func jobWait(ctx context.Context, c *jobs.Client, names []string, timeout time.Duration, asJSON bool, env Env, failed func(error) int) int {
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	code := ExitOK
+	var infos []jobs.Info
+	for _, n := range names {
+		left := time.Duration(0)
+		if !deadline.IsZero() {
+			if left = time.Until(deadline); left <= 0 {
+				left = time.Nanosecond
+			}
+		}
+		info, timedOut, err := c.Wait(ctx, n, left)
+		if err != nil {
+			return failed(err)
+		}
+		infos = append(infos, info)
+		switch {
+		case timedOut:
+			code = worse(code, exitJobTimedOut)
+			if !asJSON {
+				fmt.Fprintf(env.Stdout, "%s: %s (still running after %s)\n", info.Name, info.State, timeout)
+			}
+		default:
+			code = worse(code, stateCode(info.State))
+			if !asJSON {
+				fmt.Fprintf(env.Stdout, "%s: %s\n", info.Name, info.State)
+				if info.Reason != "" && info.State != jobs.Completed {
+					fmt.Fprintf(env.Stderr, "rsh job wait: %s: %s\n", info.Name, info.Reason)
+				}
+			}
+		}
+	}
+	if asJSON {
+		printJSON(env, infos)
+	}
+	return code
+}
+
+// ackEvery bounds how much a receive writes before it confirms: a receive
+// that is killed gives back at most this much again next time.
+const (
+	ackEveryBytes = 256 << 10
+	ackEveryTime  = 200 * time.Millisecond
+)
+
+func jobReceive(ctx context.Context, c *jobs.Client, name string, keep, follow bool, o *runOptions, env Env, failed func(error) int) int {
+	s, err := c.Results(ctx, name, follow)
+	if err != nil {
+		return failed(err)
+	}
+	defer s.Close()
+	out := newOutput(env, o, nil, nil, nil)
+	code := ExitOK
+	from, at := s.From, s.From
+	lastAck := time.Now()
+	ack := func() error {
+		if keep || at == from {
+			return nil
+		}
+		// The results are the reader's once written: confirm them even
+		// if this command was interrupted meanwhile.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := c.Ack(actx, name, from, at); err != nil {
+			return fmt.Errorf("confirming what was received: %w", err)
+		}
+		from, lastAck = at, time.Now()
+		return nil
+	}
+	br := bufio.NewReaderSize(s, readBufferSize)
+	var readErr error
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			r := &vm.Result{}
+			if jerr := json.Unmarshal(line, r); jerr != nil {
+				readErr = fmt.Errorf("a record the daemon sent is not JSON: %w", jerr)
+				break
+			}
+			out.result(r)
+			if r.Status != vm.Success {
+				code = ExitItemsFailed
+			}
+			at += int64(len(line))
+		}
+		// Write (and confirm) what was read whenever the stream has nothing
+		// more at hand, or enough has gathered.
+		if err != nil || br.Buffered() == 0 || at-from >= ackEveryBytes {
+			out.flush()
+			if werr := out.err(); werr != nil {
+				if errors.Is(werr, syscall.EPIPE) {
+					return ExitBrokenPipe
+				}
+				fmt.Fprintf(env.Stderr, "rsh job receive: %v; the results not written stay to receive\n", werr)
+				return ExitItemsFailed
+			}
+			if err != nil || at-from >= ackEveryBytes || time.Since(lastAck) >= ackEveryTime {
+				if aerr := ack(); aerr != nil {
+					return failed(aerr)
+				}
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				readErr = err
+			}
+			break
+		}
+	}
+	if err := out.close(); err != nil {
+		return failed(err)
+	}
+	if aerr := ack(); aerr != nil {
+		return failed(aerr)
+	}
+	if readErr != nil {
+		return failed(readErr)
+	}
+	info, err := c.Get(ctx, name)
+	if err != nil {
+		return failed(err)
+	}
+	switch info.State {
+	case jobs.Failed:
+		fmt.Fprintf(env.Stderr, "rsh job receive: %s failed: %s\n", name, info.Reason)
+		return exitJobFailed
+	case jobs.Stopped:
+		if code == ExitOK {
+			code = exitJobStopped
+		}
+	}
+	return code
+}
+
+// jobStart is `rsh job start`.
+func jobStart(ctx context.Context, args []string, env Env, usage func(error) int, failed func(error) int) int {
+	var name string
+	var noInput bool
+	var conn jobConn
+	o, fs, err := parseRunWith(args, func(fs *pflag.FlagSet) {
+		fs.StringVar(&name, "name", "", "")
+		fs.BoolVarP(&noInput, "no-input", "n", false, "")
+		conn.add(fs)
+	})
+	if err != nil {
+		return usage(err)
+	}
+	if o.help {
+		fmt.Fprint(env.Stdout, jobUsage)
+		return ExitOK
+	}
+	o.warn(env.Stderr)
+	for _, f := range jobRunOnly {
+		if fs.Changed(f) {
+			return usage(fmt.Errorf("--%s is for 'rsh run', not for jobs", f))
+		}
+	}
+	if noInput && len(o.files) > 0 {
+		return usage(errors.New("--no-input and input FILEs: choose one"))
+	}
+	spec, err := jobSpec(o, fs, name)
+	if err != nil {
+		return usage(err)
+	}
+	spec.Input = !noInput && (len(o.files) > 0 || !env.StdinIsTerminal)
+	c, err := conn.client()
+	if err != nil {
+		return usage(err)
+	}
+	got, notes, err := c.Start(ctx, spec)
+	if err != nil {
+		return failed(err)
+	}
+	fmt.Fprintln(env.Stdout, got)
+	for _, n := range notes {
+		fmt.Fprintf(env.Stderr, "rsh job start: %s: %s\n", got, n)
+	}
+	if !spec.Input {
+		return ExitOK
+	}
+	// Stream the items as they are read: the job runs them as they come.
+	in := newInput(env.Stdin, o.files, o.in)
+	in.maxLine = o.maxLine
+	in.validate = true // invalid lines travel as text, marked
+	pr, pw := io.Pipe()
+	go func() {
+		bw := bufio.NewWriterSize(pw, inputSendBuffer)
+		var line []byte
+		for it := range in.items() {
+			if it.Err != nil {
+				line = jobs.AppendInvalidItemLine(line[:0], it.JSON(), it.Err.Error())
+			} else {
+				line = jobs.AppendItemLine(line[:0], it.JSON())
+			}
+			if _, err := bw.Write(line); err != nil {
+				return // the upload failed; it says why
+			}
+		}
+		if err := in.err(); err != nil {
+			pw.CloseWithError(fmt.Errorf("reading input: %w", err))
+			return
+		}
+		pw.CloseWithError(bw.Flush())
+	}()
+	err = c.Input(ctx, got, pr)
+	pr.CloseWithError(errors.New("the upload ended"))
+	if err != nil {
+		code := failed(fmt.Errorf("%s: sending its input: %w", got, err))
+		fmt.Fprintf(env.Stderr, "rsh job start: %s runs over the items that arrived, then fails; see 'rsh job get %s'\n", got, got)
+		return code
+	}
+	return ExitOK
+}
+
+// inputSendBuffer is how much input a client gathers per write to the
+// daemon.
+const inputSendBuffer = 256 << 10
+
 // jobSpec builds the job from `rsh job start` flags: the script's source,
-// the initial state with every path made absolute (the daemon's working
-// directory is not the client's), and the items, read here.
-func jobSpec(o *runOptions, fs *pflag.FlagSet, name string, env Env) (jobs.Spec, error) {
-	spec := jobs.Spec{Name: name, TimeoutMs: o.timeout.Milliseconds()}
+// the initial state with every path made absolute, the run options, and
+// this directory, where the job runs. Files named by flags (--vars,
+// --params) and the script are read here: the daemon and the job process
+// never open a file on the client's behalf.
+func jobSpec(o *runOptions, fs *pflag.FlagSet, name string) (jobs.Spec, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return jobs.Spec{}, err
+	}
+	spec := jobs.Spec{Name: name, Dir: wd, TimeoutMs: o.timeout.Milliseconds()}
 	if fs.Changed("throttle") {
 		spec.Throttle = o.throttle
+	}
+	spec.Retries = o.retries
+	if fs.Changed("retry-delay") {
+		spec.RetryDelayMs = o.retryDelay.Milliseconds()
+	}
+	spec.BatchSize = o.batchSize
+	spec.Fresh = o.fresh
+	if fs.Changed("halt") {
+		spec.Halt = o.haltSpec
+	}
+	if fs.Changed("isolate") {
+		spec.Isolate = o.isolate
+	}
+	spec.MaxMemory = o.maxMemory
+	spec.Workers = o.workers
+	noLimit := func(changed bool, n int64) int64 {
+		switch {
+		case !changed:
+			return 0
+		case n == 0:
+			return -1
+		}
+		return n
+	}
+	spec.Limits = jobs.Limits{
+		MaxOutputBytes:  noLimit(fs.Changed("max-output"), int64(o.maxOutput)),
+		MaxOutputValues: int(noLimit(fs.Changed("max-output-values"), int64(o.maxOutputValues))),
+		MaxMessages:     int(noLimit(fs.Changed("max-messages"), int64(o.maxMessages))),
+		MaxTimers:       int(noLimit(fs.Changed("max-timers"), int64(o.maxTimers))),
 	}
 	if o.evalSet {
 		spec.Script = o.eval
@@ -355,24 +765,5 @@ func jobSpec(o *runOptions, fs *pflag.FlagSet, name string, env Env) (jobs.Spec,
 		}
 	}
 	spec.Permissions = perms
-
-	// Items: from the FILEs, or from stdin when it is not a terminal. No
-	// items means the script runs once.
-	if len(o.files) == 0 && env.StdinIsTerminal {
-		return spec, nil
-	}
-	in := newInput(env.Stdin, o.files, o.in)
-	in.maxLine = o.maxLine
-	in.validate = true // invalid lines travel as text, marked
-	for it := range in.items() {
-		ji := jobs.Item{Value: it.JSON()}
-		if it.Err != nil {
-			ji.Error = it.Err.Error()
-		}
-		spec.Items = append(spec.Items, ji)
-	}
-	if err := in.err(); err != nil {
-		return spec, fmt.Errorf("reading input: %w", err)
-	}
 	return spec, nil
 }

@@ -107,8 +107,12 @@ type runOptions struct {
 	state vm.InitialState // built by validate
 
 	// source, when set, is the script's text, read before (a job's, sent
-	// by the client); script then only names it and its directory.
-	source *string
+	// by the client); script then only names it, and sourceDir is where
+	// require loads from ("": nowhere but --module-path).
+	source    *string
+	sourceDir string
+	// detached compiles -e code with no directory (a job's).
+	detached bool
 }
 
 func newRunFlags(o *runOptions) *pflag.FlagSet {

@@ -25,39 +25,52 @@ const serveUsageLine = `usage: rsh serve [--socket PATH | --listen HOST:PORT] [f
 const serveUsage = serveUsageLine + `
 
 Run the job daemon: a job manager behind an HTTP+JSON API, used by
-'rsh job'. Jobs run in the background on one shared throttle; their specs,
-states and results are kept under the state directory as they are
-produced, so finished results survive a restart, and a job that was
-running when the daemon died shows as Failed on restart.
+'rsh job'. Each job runs in a process of its own (rsh, running the job as
+'rsh run' would), in the directory it was started from, so a job that
+crashes, hangs or runs out of memory fails alone. Everything about a job
+is kept in files under the state directory as it happens: its input as it
+arrives, its results and job log as they are produced. If the daemon
+stops (even kill -9), its jobs stop with it, and the next daemon resumes
+every job that was running from its job log: each item ends with exactly
+one result. One daemon at a time holds a state directory.
 
 By default the daemon listens on a Unix socket whose file permissions
 (0600, in a 0700 directory) are the access control. --listen serves TCP
 instead, and then every request needs the bearer token kept in
---token-file (generated, 0600, when the file does not exist).
+--token-file (generated, 0600, when the file does not exist; refused if
+others may read or write it).
 
 Flags:
-      --socket PATH        the Unix socket (default: $XDG_RUNTIME_DIR/rsh/rsh.sock,
-                           or rsh.sock in the state directory)
-      --listen HOST:PORT   serve TCP with a token instead of the socket
+      --socket PATH        the Unix socket (default: $RSH_SOCKET, else
+                           $XDG_RUNTIME_DIR/rsh/rsh.sock, else rsh.sock in the
+                           state directory)
+      --listen HOST:PORT   serve TCP with a token instead of the socket (over
+                           plain HTTP: keep it on loopback, or tunnel it)
       --token-file FILE    the token for --listen (default: STATE/token)
-      --state DIR          where jobs are kept (default: $XDG_STATE_HOME/rsh,
-                           or ~/.local/state/rsh)
-  -t, --max-concurrent N   most items running at once across all jobs
-                           (default: CPUs)
+      --state DIR          where jobs are kept (default: $RSH_STATE, else
+                           $XDG_STATE_HOME/rsh, else ~/.local/state/rsh)
+      --max-jobs N         most jobs running at once; the others wait, in
+                           order, as NotStarted (default: CPUs)
+  -t, --throttle N         most items one job runs at once: a job's own
+                           --throttle is capped by it (default: no cap; a job
+                           without --throttle runs one per CPU). At most
+                           max-jobs x throttle items run at once.
       --allow-net[=...], --allow-read[=...], --allow-write[=...], -A
                            the most any job may be allowed: a job asks for
                            permissions with the same flags on 'rsh job
-                           start', and gets no more than these
+                           start' and gets their intersection with these,
+                           decided once when it starts. Its script, modules
+                           (--module-path, --import) must be readable here.
 
-SIGINT or SIGTERM stops the daemon: running jobs are stopped (and show as
-Stopped), everything is saved.
+SIGINT or SIGTERM stops the daemon: running jobs are interrupted and stay
+Running on file, and the next daemon resumes them.
 `
 
 func serveCommand(ctx context.Context, args []string, env Env) int {
 	var (
 		help                             bool
 		socket, listen, tokenFile, state string
-		maxConc                          int
+		maxJobs, maxThrottle             int
 		allowNet, allowRead, allowWrite  []string
 		allowAllFlag                     bool
 	)
@@ -68,7 +81,8 @@ func serveCommand(ctx context.Context, args []string, env Env) int {
 	fs.StringVar(&listen, "listen", "", "")
 	fs.StringVar(&tokenFile, "token-file", "", "")
 	fs.StringVar(&state, "state", "", "")
-	fs.IntVarP(&maxConc, "max-concurrent", "t", 0, "")
+	fs.IntVar(&maxJobs, "max-jobs", 0, "")
+	fs.IntVarP(&maxThrottle, "throttle", "t", 0, "")
 	addAllowFlags(fs, &allowNet, &allowRead, &allowWrite, &allowAllFlag)
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintf(env.Stderr, "rsh serve: %v\n%s\nRun 'rsh help serve' for details.\n", err, serveUsageLine)
@@ -99,7 +113,10 @@ func serveCommand(ctx context.Context, args []string, env Env) int {
 		return fail(fmt.Errorf("--state %s: %w", state, err))
 	}
 
-	m, err := jobs.New(jobs.Options{MaxConcurrent: maxConc, Dir: state, Ceiling: &ceiling})
+	if maxJobs < 0 || maxThrottle < 0 {
+		return fail(errors.New("--max-jobs and --throttle must not be negative"))
+	}
+	m, err := jobs.New(jobs.Options{MaxJobs: maxJobs, MaxThrottle: maxThrottle, Dir: state, Ceiling: &ceiling})
 	if err != nil {
 		return fail(err)
 	}
@@ -128,7 +145,7 @@ func serveCommand(ctx context.Context, args []string, env Env) int {
 		}
 		where = socket
 	}
-	srv := &http.Server{Handler: jobs.Handler(m, token), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: jobs.Handler(m, token, uploadIdle), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(env.Stderr, "rsh serve: listening on %s; state in %s\n", where, state)
 
 	served := make(chan error, 1)
@@ -148,6 +165,11 @@ func serveCommand(ctx context.Context, args []string, env Env) int {
 	}
 	return ExitOK
 }
+
+// uploadIdle is how long an input upload may send nothing before the
+// daemon gives up on it: a client reading a slow pipe still sends within
+// minutes, a vanished one never does.
+const uploadIdle = 10 * time.Minute
 
 // listenUnix listens on a Unix socket that only this user can use: its
 // directory is made 0700 and the socket itself 0600. A socket file left by

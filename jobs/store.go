@@ -1,43 +1,102 @@
 package jobs
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-
-	"github.com/runspaces/rsh/vm"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 )
 
-// store keeps jobs in plain files under dir/jobs/NAME/:
-//
-//	spec.json      the job as submitted, written once
-//	state.json     its Info, replaced atomically at each change
-//	results.ndjson one record per finished item, appended as it finishes
-//
-// Plain files rather than an embedded database: the data is append-mostly,
-// a job's documents are small, atomic rename gives crash safety for them,
-// and an operator can read (or back up, or delete) a job with ordinary
-// tools. A line written with one write survives the process being killed;
-// only a crash of the machine itself can lose the last results.
+// store is a state directory: STATE/lock, held by the Manager, and a
+// directory per job under STATE/jobs (see proto.go for its files).
 type store struct {
-	dir string
+	dir  string
+	lock *os.File
 }
+
+// daemonLockFile is the lock a Manager holds on its state directory.
+const daemonLockFile = "lock"
 
 func openStore(dir string) (*store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "jobs"), 0o700); err != nil {
 		return nil, fmt.Errorf("jobs: state directory: %w", err)
 	}
-	return &store{dir: dir}, nil
+	lock, err := LockFile(filepath.Join(dir, daemonLockFile))
+	if err != nil {
+		return nil, fmt.Errorf("jobs: state directory %s: %w", dir, err)
+	}
+	return &store{dir: dir, lock: lock}, nil
 }
+
+func (s *store) close() error { return s.lock.Close() }
 
 func (s *store) jobDir(name string) string { return filepath.Join(s.dir, "jobs", name) }
 
+func (s *store) exists(name string) bool {
+	_, err := os.Lstat(s.jobDir(name))
+	return err == nil
+}
+
+// ErrLocked is returned when another process holds a lock.
+var ErrLocked = errors.New("locked by another process")
+
+// LockFile takes an exclusive lock on path (created if need be) and writes
+// this process's id into it; the lock lasts until the returned file is
+// closed or the process ends, however it ends. If another process holds
+// it, the error wraps ErrLocked and names that process.
+func LockFile(path string) (*os.File, error) {
+	return lockFile(path, 0)
+}
+
+// LockFileWait is LockFile waiting up to wait for the holder to let go.
+func LockFileWait(path string, wait time.Duration) (*os.File, error) {
+	return lockFile(path, wait)
+}
+
+// lockPoll is how often a waiting lockFile tries again.
+const lockPoll = 20 * time.Millisecond
+
+func lockFile(path string, wait time.Duration) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			holder := "another process"
+			if data, err := os.ReadFile(path); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
+					holder = "process " + strconv.Itoa(pid)
+				}
+			}
+			f.Close()
+			return nil, fmt.Errorf("%w: %s holds %s", ErrLocked, holder, path)
+		}
+		time.Sleep(lockPoll)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}
+
 // writeAtomic replaces path with data: a reader (or a later process) sees
-// the old document or the new one, never half of one.
+// the old document or the new one, never half of one. The new document is
+// synced before it replaces the old one.
 func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
@@ -58,93 +117,100 @@ func writeAtomic(path string, data []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
+// create makes a job's directory with its spec, state and, for items
+// given in the spec, its input. Items are not kept in spec.json.
 func (s *store) create(spec Spec, info Info) error {
 	dir := s.jobDir(spec.Name)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return fmt.Errorf("jobs: %s: %w", spec.Name, err)
 	}
+	items := spec.Items
+	spec.Items = nil
+	if len(items) > 0 || spec.Input {
+		var b []byte
+		for _, it := range items {
+			if it.Error != "" {
+				b = AppendInvalidItemLine(b, it.Value, it.Error)
+			} else {
+				b = AppendItemLine(b, it.Value)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, InputFile), b, 0o600); err != nil {
+			return fmt.Errorf("jobs: %s: saving input: %w", spec.Name, err)
+		}
+		if !spec.Input {
+			if err := writeInputEnd(dir, InputEnd{Size: int64(len(b))}); err != nil {
+				return fmt.Errorf("jobs: %s: saving input: %w", spec.Name, err)
+			}
+		}
+	}
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, "spec.json"), data); err != nil {
+	if err := writeAtomic(filepath.Join(dir, SpecFile), data); err != nil {
 		return fmt.Errorf("jobs: %s: saving spec: %w", spec.Name, err)
 	}
-	return s.saveInfo(info)
+	return saveInfo(dir, info)
 }
 
-func (s *store) saveInfo(info Info) error {
+func writeInputEnd(dir string, end InputEnd) error {
+	data, _ := json.Marshal(end)
+	return writeAtomic(filepath.Join(dir, InputEndFile), data)
+}
+
+func saveInfo(dir string, info Info) error {
+	info.DurationMs, info.Rate, info.EtaMs, info.QueuePosition = 0, 0, 0, 0
 	data, err := json.Marshal(info)
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(s.jobDir(info.Name), "state.json"), data); err != nil {
-		return fmt.Errorf("jobs: %s: saving state: %w", info.Name, err)
+	if err := writeAtomic(filepath.Join(dir, StateFile), data); err != nil {
+		return fmt.Errorf("saving the job's state: %w", err)
 	}
 	return nil
 }
-
-// resultsFile is a job's results.ndjson, open for appending while the job
-// runs; only the job's goroutine writes it.
-type resultsFile struct {
-	f   *os.File
-	buf []byte
-}
-
-func (s *store) openResults(name string) (*resultsFile, error) {
-	f, err := os.OpenFile(filepath.Join(s.jobDir(name), "results.ndjson"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	return &resultsFile{f: f}, nil
-}
-
-// append writes one record with a single write.
-func (rf *resultsFile) append(r *vm.Result) error {
-	rf.buf = append(r.AppendJSON(rf.buf[:0]), '\n')
-	_, err := rf.f.Write(rf.buf)
-	return err
-}
-
-func (rf *resultsFile) close() error { return rf.f.Close() }
 
 func (s *store) remove(name string) error {
 	return os.RemoveAll(s.jobDir(name))
 }
 
-// loaded is a job read back from disk.
-type loaded struct {
-	spec    Spec
-	info    Info
-	results []*vm.Result
-}
-
-// load reads every job. A job directory without a readable spec or state
-// (a crash while creating it) is skipped; a results file cut short by a
-// crash loses only its last, partial line.
-func (s *store) load() ([]loaded, error) {
+// load reads every job. A job whose files cannot be read is listed as
+// Failed with the reason, never hidden: its name stays taken until it is
+// removed.
+func (s *store) load() []*job {
 	entries, err := os.ReadDir(filepath.Join(s.dir, "jobs"))
 	if err != nil {
-		return nil, fmt.Errorf("jobs: state directory: %w", err)
+		return nil
 	}
-	var out []loaded
+	var out []*job
 	for _, e := range entries {
-		if !e.IsDir() {
+		name := e.Name()
+		if !validName(name) {
 			continue
 		}
-		dir := filepath.Join(s.dir, "jobs", e.Name())
-		var l loaded
-		if readJSON(filepath.Join(dir, "spec.json"), &l.spec) != nil || readJSON(filepath.Join(dir, "state.json"), &l.info) != nil {
-			continue
+		dir := s.jobDir(name)
+		var info Info
+		damaged := func(what string, err error) {
+			info = Info{Name: name, State: Failed, Script: "?", Total: -1,
+				Reason: fmt.Sprintf("its files are damaged (%s: %v); remove it with 'rsh job rm %s'", what, err, name)}
+			if fi, err := os.Stat(dir); err == nil {
+				info.CreatedAt = fi.ModTime()
+			}
 		}
-		results, err := readResults(filepath.Join(dir, "results.ndjson"))
-		if err != nil {
-			return nil, err
+		var spec Spec
+		if err := readJSON(filepath.Join(dir, SpecFile), &spec); err != nil {
+			damaged(SpecFile, err)
+		} else if err := readJSON(filepath.Join(dir, StateFile), &info); err != nil {
+			damaged(StateFile, err)
+		} else if info.Name != name {
+			damaged(StateFile, fmt.Errorf("it names job %q", info.Name))
 		}
-		l.results = results
-		out = append(out, l)
+		j := newJob(s, name, info)
+		j.clampCursors()
+		out = append(out, j)
 	}
-	return out, nil
+	return out
 }
 
 func readJSON(path string, v any) error {
@@ -153,32 +219,4 @@ func readJSON(path string, v any) error {
 		return err
 	}
 	return json.Unmarshal(data, v)
-}
-
-func readResults(path string) ([]*vm.Result, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []*vm.Result
-	br := bufio.NewReader(f)
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			r := &vm.Result{}
-			if json.Unmarshal(line, r) == nil {
-				out = append(out, r)
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }

@@ -153,7 +153,10 @@ func NewFactory(script *Script, state InitialState) (*Factory, error) {
 		return nil, fmt.Errorf("params: %w", err)
 	}
 
-	roots := append([]string{script.Dir()}, state.ModulePaths...)
+	roots := state.ModulePaths
+	if script.Dir() != "" { // a detached script has no directory
+		roots = append([]string{script.Dir()}, roots...)
+	}
 	for _, root := range roots {
 		abs, err := filepath.Abs(root)
 		if err != nil {

@@ -84,6 +84,19 @@ func Compile(name, dir, src string) (*Script, error) {
 	return &Script{name: name, dir: absDir, prog: prog, src: src}, nil
 }
 
+// CompileDetached compiles src as a script with no directory: require
+// loads only builtin modules and files under InitialState.ModulePaths. A
+// job's inline code (-e) is compiled so, and so is a script whose
+// directory a daemon may not let it read.
+func CompileDetached(name, src string) (*Script, error) {
+	s, err := Compile(name, string(filepath.Separator), src)
+	if err != nil {
+		return nil, err
+	}
+	s.dir = ""
+	return s, nil
+}
+
 // CompileFile reads and compiles the script at path.
 func CompileFile(path string) (*Script, error) {
 	src, err := os.ReadFile(path)

@@ -139,7 +139,11 @@ func serve(in io.Reader, out io.Writer) int {
 }
 
 func (c *child) start(sp *spec) error {
-	script, err := vm.Compile(sp.Name, sp.Dir, sp.Source)
+	compile := vm.Compile
+	if sp.Dir == "" {
+		compile = func(name, _, src string) (*vm.Script, error) { return vm.CompileDetached(name, src) }
+	}
+	script, err := compile(sp.Name, sp.Dir, sp.Source)
 	if err != nil {
 		return err
 	}

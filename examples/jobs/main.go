@@ -1,6 +1,6 @@
 // Command jobs reproduces the seed's Test-RunspaceJobManager with the rsh
 // jobs library: a long sleeping job, a CPU job and a file-system job start
-// together on one shared throttle; the CPU job is waited for by name with
+// together each in a process of its own, at most three at once; the CPU job is waited for by name with
 // a timeout, then all of them; then a table of name, state and duration.
 //
 //	go run ./examples/jobs [DIR [LIMIT]]
@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,7 +23,10 @@ import (
 	"time"
 
 	"github.com/runspaces/rsh/builtins"
+	"github.com/runspaces/rsh/cli"
 	"github.com/runspaces/rsh/jobs"
+	"github.com/runspaces/rsh/vm"
+	"github.com/runspaces/rsh/worker"
 )
 
 const (
@@ -43,6 +47,9 @@ const (
 )
 
 func main() {
+	// The jobs run in processes of their own: this program, started again.
+	worker.Main()
+	cli.JobMain()
 	dir, limit := ".", 200000
 	if len(os.Args) > 1 {
 		dir = os.Args[1]
@@ -66,7 +73,14 @@ func run(ctx context.Context, w io.Writer, dir string, limit int) error {
 	if err != nil {
 		return err
 	}
-	m, err := jobs.New(jobs.Options{MaxConcurrent: 3})
+	// Jobs are kept in files: a temporary directory here; `rsh serve`
+	// keeps them in its state directory.
+	state, err := os.MkdirTemp("", "rsh-jobs-example-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(state)
+	m, err := jobs.New(jobs.Options{Dir: state, MaxJobs: 3})
 	if err != nil {
 		return err
 	}
@@ -87,7 +101,7 @@ func run(ctx context.Context, w io.Writer, dir string, limit int) error {
 			Permissions: builtins.Permissions{Read: builtins.PathPermission{Roots: []string{abs}}}},
 	}
 	for _, s := range specs {
-		if _, err := m.Start(s); err != nil {
+		if _, _, err := m.Start(ctx, s); err != nil {
 			return err
 		}
 	}
@@ -101,18 +115,25 @@ func run(ctx context.Context, w io.Writer, dir string, limit int) error {
 	default:
 		fmt.Fprintf(w, "cpu finished first: %s\n", info.State)
 	}
-	all, err := m.WaitAll(ctx, time.Minute)
-	if err != nil {
-		return err
+	var all []jobs.Info
+	for _, s := range specs {
+		i, err := m.Wait(ctx, s.Name, time.Minute)
+		if err != nil {
+			return err
+		}
+		all = append(all, i)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tDURATION\tRESULT")
 	for _, i := range all {
 		result := ""
-		if rs, _ := m.Results(i.Name); len(rs) == 1 && len(rs[0].Output) == 1 {
-			var s string
-			_ = json.Unmarshal(rs[0].Output[0], &s)
-			result = s
+		var records bytes.Buffer
+		if _, err := m.Results(ctx, i.Name, 0, false, &records); err != nil {
+			return err
+		}
+		var r vm.Result
+		if json.Unmarshal(records.Bytes(), &r) == nil && len(r.Output) == 1 {
+			_ = json.Unmarshal(r.Output[0], &result)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", i.Name, i.State, time.Duration(i.DurationMs*float64(time.Millisecond)).Round(time.Millisecond), result)
 	}

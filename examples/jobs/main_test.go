@@ -3,9 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"regexp"
 	"testing"
+
+	"github.com/runspaces/rsh/cli"
+	"github.com/runspaces/rsh/worker"
 )
+
+func TestMain(m *testing.M) {
+	worker.Main()
+	cli.JobMain() // the jobs run in this test binary, started again
+	os.Exit(m.Run())
+}
 
 func TestJobsExample(t *testing.T) {
 	var out bytes.Buffer
