@@ -20,6 +20,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/runspaces/rsh/cli"
 	"github.com/runspaces/rsh/worker"
 )
 
@@ -27,6 +28,8 @@ func TestMain(m *testing.M) {
 	// rsh's worker processes (--isolate process) are this test binary
 	// re-executed, as they are the rsh binary in real use.
 	worker.Main()
+	// So are the job processes of rsh serve.
+	cli.JobMain()
 	testscript.Main(m, map[string]func(){
 		"rsh": func() { os.Exit(run()) },
 	})
@@ -241,7 +244,7 @@ func cmdWaitJob(ts *testscript.TestScript, neg bool, args []string) {
 	want := `"done": ` + args[1] + ","
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		if err := ts.Exec("rsh", "job", "get", args[0]); err == nil && strings.Contains(ts.ReadFile("stdout"), want) {
+		if err := ts.Exec("rsh", "job", "get", "--json", args[0]); err == nil && strings.Contains(ts.ReadFile("stdout"), want) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)

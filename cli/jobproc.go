@@ -118,7 +118,7 @@ func jobProcess(dir string) int {
 		defer in.Close()
 		stdin = &followInput{ctx: ctx, f: in, endPath: filepath.Join(dir, jobs.InputEndFile), end: -1}
 	case errors.Is(err, os.ErrNotExist) && !spec.Input && len(spec.Items) == 0:
-		stdin = nil // no input: the script runs once
+		stdin = nil // no input: the script runs once (see items)
 	default:
 		return failNow(fmt.Errorf("the job's input: %w", err))
 	}
@@ -144,6 +144,13 @@ func jobProcess(dir string) int {
 						return
 					}
 				}
+				if total == 0 {
+					// No items: the script runs once, with null.
+					total = 1
+					rep.update(func(r *jobs.Report) { r.Total = total })
+					yield(pool.Item{Value: json.RawMessage("null"), Input: json.RawMessage("null")})
+					return
+				}
 				rep.update(func(r *jobs.Report) { r.Total = total })
 			}
 		},
@@ -158,17 +165,10 @@ func jobProcess(dir string) int {
 			}
 		},
 	}
-	env := Env{Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	if stdin == nil {
-		env.Stdin, env.StdinIsTerminal = eofReader{}, true
-		o.files = nil
-		hooks.items = func(seq iter.Seq[pool.Item]) iter.Seq[pool.Item] {
-			return func(yield func(pool.Item) bool) {
-				rep.update(func(r *jobs.Report) { r.Total = 1 })
-				yield(pool.Item{Value: json.RawMessage("null"), Input: json.RawMessage("null")})
-			}
-		}
+		stdin = eofReader{}
 	}
+	env := Env{Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	code := runWith(ctx, o, env, hooks)
 	rep.final(nil)
 	return code
