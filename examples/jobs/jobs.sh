@@ -14,7 +14,7 @@ work=$(mktemp -d)
 export RSH_SOCKET=$work/rsh.sock RSH_STATE=$work/state
 trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
 
-rsh serve --max-concurrent 3 --allow-read="$dir" 2>"$work/serve.log" &
+rsh serve --max-jobs 3 --allow-read="$dir" 2>"$work/serve.log" &
 daemon=$!
 for _ in $(seq 100); do rsh job ls >/dev/null 2>&1 && break; sleep 0.05; done
 
