@@ -186,11 +186,13 @@ func jobRunOptions(dir string, spec *jobs.Spec) (*runOptions, error) {
 	if err := fs.Parse(nil); err != nil {
 		return nil, err
 	}
+	// Inline code loads modules only from --module-path; a script file
+	// from its directory too, if the daemon may read it (ScriptDir).
 	if spec.ScriptPath == "" {
-		o.eval, o.evalSet = spec.Script, true
+		o.eval, o.evalSet, o.detached = spec.Script, true, true
 	} else {
 		src := spec.Script
-		o.script, o.source = spec.ScriptPath, &src
+		o.script, o.source, o.sourceDir = spec.ScriptPath, &src, spec.ScriptDir
 	}
 	if spec.Throttle > 0 {
 		o.throttle = spec.Throttle
@@ -227,7 +229,9 @@ func jobRunOptions(dir string, spec *jobs.Spec) (*runOptions, error) {
 	}
 	o.out = "records"
 	o.keepOrder = true
-	o.quiet = true // messages are in the records
+	// Messages (warnings, errors, what the script writes while it loads)
+	// go to stderr: the job's log.
+	o.echoStreams = true
 	o.joblog, o.resume = filepath.Join(dir, jobs.JoblogFile), true
 	o.progressSet = true
 	if err := o.validate(); err != nil {

@@ -113,6 +113,9 @@ type runOptions struct {
 	sourceDir string
 	// detached compiles -e code with no directory (a job's).
 	detached bool
+	// echoStreams writes items' messages to stderr with --out records too
+	// (a job's log).
+	echoStreams bool
 }
 
 func newRunFlags(o *runOptions) *pflag.FlagSet {

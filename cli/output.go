@@ -56,10 +56,13 @@ const shortInputLen = 40
 type output struct {
 	mode           string
 	verbose, quiet bool
-	stdout         io.Writer
-	stderr         io.Writer
-	log            *joblog // nil without --joblog
-	fail           func(error)
+	// echoStreams writes the items' messages to stderr even with records
+	// (a job's log).
+	echoStreams bool
+	stdout      io.Writer
+	stderr      io.Writer
+	log         *joblog // nil without --joblog
+	fail        func(error)
 	// claimed, when set, is told after each job-log write where the
 	// output file ended and how many items (and failed ones) it claimed.
 	claimed func(end int64, items, failed int)
@@ -92,16 +95,17 @@ type output struct {
 // job-log lines, and fail is told of the first write that fails.
 func newOutput(env Env, o *runOptions, log *joblog, claimed func(end int64, items, failed int), fail func(error)) *output {
 	out := &output{
-		mode:    o.out,
-		verbose: o.verbose,
-		quiet:   o.quiet,
-		stdout:  env.Stdout,
-		stderr:  env.Stderr,
-		log:     log,
-		claimed: claimed,
-		fail:    fail,
-		buf:     make([]byte, 0, outputBufferSize),
-		done:    make(chan struct{}),
+		mode:        o.out,
+		echoStreams: o.echoStreams,
+		verbose:     o.verbose,
+		quiet:       o.quiet,
+		stdout:      env.Stdout,
+		stderr:      env.Stderr,
+		log:         log,
+		claimed:     claimed,
+		fail:        fail,
+		buf:         make([]byte, 0, outputBufferSize),
+		done:        make(chan struct{}),
 	}
 	if f, ok := env.Stdout.(*os.File); ok && log != nil {
 		if id, ok := regularFileID(f); ok {
@@ -321,7 +325,7 @@ func (o *output) messages(r *vm.Result) {
 		}
 		fmt.Fprintf(o.stderr, "%s: %s%s\n", tag, kind, msg)
 	}
-	if o.mode != "records" {
+	if o.mode != "records" || o.echoStreams {
 		streamLines(r, o.verbose, o.quiet, line)
 	}
 	msg := ""
