@@ -81,12 +81,19 @@ func readTokenFile(path string) (string, error) {
 func openTokenFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			target, terr := filepath.EvalSymlinks(path)
-			if terr != nil {
-				target, _ = os.Readlink(path)
+		// Say what is wrong with the file, if something is, rather than
+		// why it could not be opened (a link; another user's file).
+		if fi, lerr := os.Lstat(path); lerr == nil {
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				target, terr := filepath.EvalSymlinks(path)
+				if terr != nil {
+					target, _ = os.Readlink(path)
+				}
+				return nil, fmt.Errorf("--token-file %s is a symbolic link (to %s): name the file itself, --token-file %s", path, target, shellQuote(target))
 			}
-			return nil, fmt.Errorf("--token-file %s is a symbolic link (to %s): name the file itself, --token-file %s", path, target, shellQuote(target))
+			if perr := tokenFileProblem(path, fi, os.Getuid()); perr != nil {
+				return nil, perr
+			}
 		}
 		return nil, fmt.Errorf("--token-file %s: %w", path, err)
 	}

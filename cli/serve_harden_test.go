@@ -63,7 +63,7 @@ func TestTokenFileBadModes(t *testing.T) {
 		{0o610, "is executable by group (mode 0610)"},
 		{0o601, "is executable by others (mode 0601)"},
 		{0o777, "is readable, writable and executable by group and others (mode 0777)"},
-		{0o044, "is readable by group and others (mode 0044)"},
+		{0o044, "is readable by group and others (mode 0044)"}, // and, but for root, unreadable by its owner
 	} {
 		t.Run(fmt.Sprintf("%04o", tc.perm), func(t *testing.T) {
 			path := writeToken(t, "s3cret\n", tc.perm)
