@@ -157,6 +157,8 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 		switch {
 		case errors.Is(err, jobs.ErrNoDaemon):
 			fmt.Fprintf(env.Stderr, "rsh job %s: %v: start one with 'rsh serve &' (or say where it is with --socket or --url)\n", verb, err)
+		case errors.Is(err, jobs.ErrDaemonDenied):
+			fmt.Fprintf(env.Stderr, "rsh job %s: %v: use --socket to name your own daemon's socket, or run as the daemon's user\n", verb, err)
 		case errors.As(err, &api) && api.Status == 401:
 			fmt.Fprintf(env.Stderr, "rsh job %s: the daemon refused the token: check --token-file\n", verb)
 		default:

@@ -131,6 +131,9 @@ func serveCommand(ctx context.Context, args []string, env Env) int {
 		if l, err = net.Listen("tcp", listen); err != nil {
 			return fail(err)
 		}
+		if w := listenWarning(l.Addr()); w != "" {
+			fmt.Fprintf(env.Stderr, "rsh serve: %s\n", w)
+		}
 		if token, err = loadOrMakeToken(tokenFile); err != nil {
 			l.Close()
 			return fail(err)
@@ -145,7 +148,8 @@ func serveCommand(ctx context.Context, args []string, env Env) int {
 		}
 		where = socket
 	}
-	srv := &http.Server{Handler: jobs.Handler(m, token, uploadIdle), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: jobs.Handler(m, token, uploadIdle)}
+	hardenServer(srv)
 	fmt.Fprintf(env.Stderr, "rsh serve: listening on %s; state in %s\n", where, state)
 
 	served := make(chan error, 1)
@@ -202,22 +206,15 @@ const tokenBytes = 32
 // loadOrMakeToken reads the token from path, or writes a new random one
 // there (0600) if the file does not exist.
 func loadOrMakeToken(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err == nil {
-		tok := strings.TrimSpace(string(data))
-		if tok == "" {
-			return "", fmt.Errorf("--token-file %s is empty", path)
-		}
-		return tok, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("--token-file %s: %w", path, err)
+	tok, err := readTokenFile(path)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return tok, err
 	}
 	b := make([]byte, tokenBytes)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	tok := hex.EncodeToString(b)
+	tok = hex.EncodeToString(b)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("--token-file %s: %w", path, err)

@@ -5,7 +5,6 @@ package cli
 // server's connection limits, and an idle limit on uploads.
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/runspaces/rsh/jobs"
 )
 
 // maxTokenFileBytes bounds what is read from a token file. A generated
@@ -261,48 +262,7 @@ func hardenServer(srv *http.Server) {
 	}.apply(srv)
 }
 
-// idleBody returns a reader of r, a request's body, that fails when
-// nothing arrives for idle: before each Read it moves the connection's
-// read deadline (through rc, the handler's ResponseController) to idle
-// from now. An upload that keeps flowing, however slowly and for however
-// long, never fails; one that stalls fails with an error that wraps
-// os.ErrDeadlineExceeded (a timeout), and the connection is then closed.
-//
-// The deadline is cleared whenever r returns EOF or an error. After the
-// body's end net/http reads the connection in the background, to notice a
-// client that goes away, and cancels the request's context if that read
-// fails: a deadline left set (by a Read after the end, as a decoder
-// checking for trailing data makes) would end the context of a handler
-// that works on after its upload. A handler that stops reading before the
-// end should clear the deadline itself, rc.SetReadDeadline(time.Time{}).
-// Where rc cannot set deadlines (an httptest.ResponseRecorder), the body
-// is read without a limit.
+// idleBody is jobs.IdleBody: the daemon's uploads go through it.
 func idleBody(rc *http.ResponseController, r io.Reader, idle time.Duration) io.Reader {
-	return &idleReader{rc: rc, r: r, idle: idle}
-}
-
-// idleReader is the reader of idleBody.
-type idleReader struct {
-	rc          *http.ResponseController
-	r           io.Reader
-	idle        time.Duration
-	unsupported bool
-}
-
-func (ir *idleReader) Read(p []byte) (int, error) {
-	if !ir.unsupported {
-		if err := ir.rc.SetReadDeadline(time.Now().Add(ir.idle)); errors.Is(err, http.ErrNotSupported) {
-			ir.unsupported = true
-		} else if err != nil {
-			return 0, fmt.Errorf("setting the upload's idle limit: %w", err)
-		}
-	}
-	n, err := ir.r.Read(p)
-	if err != nil && !ir.unsupported {
-		_ = ir.rc.SetReadDeadline(time.Time{})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = fmt.Errorf("upload stalled: nothing received for %v: %w", ir.idle, err)
-		}
-	}
-	return n, err
+	return jobs.IdleBody(rc, r, idle)
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 )
@@ -83,7 +84,7 @@ func Handler(m *Manager, token string, idle time.Duration) http.Handler {
 	mux.HandleFunc("PUT /v1/jobs/{name}/input", func(w http.ResponseWriter, r *http.Request) {
 		var body io.Reader = r.Body
 		if idle > 0 {
-			body = &idleReader{rc: http.NewResponseController(w), r: r.Body, idle: idle}
+			body = IdleBody(http.NewResponseController(w), r.Body, idle)
 		}
 		n, err := m.Input(r.Context(), r.PathValue("name"), body)
 		if err != nil {
@@ -233,17 +234,50 @@ type flusher struct{ w http.ResponseWriter }
 func (f flusher) Write(p []byte) (int, error) { return f.w.Write(p) }
 func (f flusher) Flush()                      { _ = http.NewResponseController(f.w).Flush() }
 
-// idleReader fails a request body that sends nothing for idle: an upload
-// may last hours, but not stall.
-type idleReader struct {
-	rc   *http.ResponseController
-	r    io.Reader
-	idle time.Duration
+// IdleBody returns a reader of r, a request's body, that fails when
+// nothing arrives for idle: before each Read it moves the connection's
+// read deadline (through rc, the handler's ResponseController) to idle
+// from now. An upload that keeps flowing, however slowly and for however
+// long, never fails; one that stalls fails with an error that wraps
+// os.ErrDeadlineExceeded (a timeout), and the connection is then closed.
+//
+// The deadline is cleared whenever r returns EOF or an error. After the
+// body's end net/http reads the connection in the background, to notice a
+// client that goes away, and cancels the request's context if that read
+// fails: a deadline left set (by a Read after the end, as a decoder
+// checking for trailing data makes) would end the context of a handler
+// that works on after its upload. A handler that stops reading before the
+// end should clear the deadline itself, rc.SetReadDeadline(time.Time{}).
+// Where rc cannot set deadlines (an httptest.ResponseRecorder), the body
+// is read without a limit.
+func IdleBody(rc *http.ResponseController, r io.Reader, idle time.Duration) io.Reader {
+	return &idleReader{rc: rc, r: r, idle: idle}
 }
 
-func (i *idleReader) Read(p []byte) (int, error) {
-	_ = i.rc.SetReadDeadline(time.Now().Add(i.idle))
-	return i.r.Read(p)
+// idleReader is the reader of IdleBody.
+type idleReader struct {
+	rc          *http.ResponseController
+	r           io.Reader
+	idle        time.Duration
+	unsupported bool
+}
+
+func (ir *idleReader) Read(p []byte) (int, error) {
+	if !ir.unsupported {
+		if err := ir.rc.SetReadDeadline(time.Now().Add(ir.idle)); errors.Is(err, http.ErrNotSupported) {
+			ir.unsupported = true
+		} else if err != nil {
+			return 0, fmt.Errorf("setting the upload's idle limit: %w", err)
+		}
+	}
+	n, err := ir.r.Read(p)
+	if err != nil && !ir.unsupported {
+		_ = ir.rc.SetReadDeadline(time.Time{})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("upload stalled: nothing received for %v: %w", ir.idle, err)
+		}
+	}
+	return n, err
 }
 
 type startReply struct {

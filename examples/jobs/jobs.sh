@@ -11,6 +11,8 @@ set -euo pipefail
 dir=$(cd "${1:-.}" && pwd)
 limit=${2:-200000}
 work=$(mktemp -d)
+# RSH_SOCKET and RSH_STATE tell every rsh command where the daemon and
+# its state are (the defaults of --socket and --state).
 export RSH_SOCKET=$work/rsh.sock RSH_STATE=$work/state
 trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
 
