@@ -193,20 +193,32 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 			if resume, err = readJoblogWith(o.joblog, o.resumeFailed, hooks.resumeAll); err != nil {
 				return fail(err)
 			}
-			if hooks.resumed != nil {
-				hooks.resumed(resume.lines, resume.failedLines)
-			}
 		}
 		if jl, err = openJoblog(o.joblog); err != nil {
 			return fail(err)
 		}
 		defer jl.close()
-		if f, ok := env.Stdout.(*os.File); ok && resume != nil {
-			if n, err := dropUnclaimed(f, resume.outputEnds); err != nil {
-				return fail(fmt.Errorf("resuming into the output file: %w", err))
-			} else if n > 0 {
-				fmt.Fprintf(env.Stderr, "rsh: removed the last %d bytes of the output: what an interrupted run wrote and the job log does not claim (it runs again)\n", n)
+		if f, ok := env.Stdout.(*os.File); ok {
+			if resume != nil {
+				if n, err := dropUnclaimed(f, resume.outputEnds); err != nil {
+					return fail(fmt.Errorf("resuming into the output file: %w", err))
+				} else if n > 0 {
+					fmt.Fprintf(env.Stderr, "rsh: removed the last %d bytes of the output: what an interrupted run wrote and the job log does not claim (it runs again)\n", n)
+				}
 			}
+			// Where the output file starts for this run, claimed before
+			// anything is written: a run killed before its first claim
+			// leaves output that a resumed run then knows to remove.
+			if id, ok := regularFileID(f); ok {
+				if fi, err := f.Stat(); err == nil {
+					if err := jl.write(appendOutputEnd(nil, id, fi.Size())); err != nil {
+						return fail(&writeError{what: "writing the job log " + o.joblog, err: err})
+					}
+				}
+			}
+		}
+		if resume != nil && hooks.resumed != nil {
+			hooks.resumed(resume.lines, resume.failedLines)
 		}
 	}
 
