@@ -39,6 +39,7 @@ type job struct {
 	lastSave    time.Time
 	uploading   bool
 	inputErr    string // why the input is incomplete, once it ended so
+	removed     bool   // its files are gone (or going): nothing more is written
 }
 
 func newJob(s *store, name string, info Info) *job {
@@ -104,7 +105,11 @@ func (j *job) save() error {
 	j.mu.Lock()
 	info := j.info
 	j.lastSave = time.Now()
+	removed := j.removed
 	j.mu.Unlock()
+	if removed {
+		return nil
+	}
 	err := saveInfo(j.dir, info)
 	if err != nil {
 		j.note(err.Error())
@@ -114,6 +119,12 @@ func (j *job) save() error {
 
 // note appends one of the daemon's own messages to the job's log.
 func (j *job) note(msg string) {
+	j.mu.Lock()
+	removed := j.removed
+	j.mu.Unlock()
+	if removed {
+		return
+	}
 	f, err := os.OpenFile(filepath.Join(j.dir, LogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return
@@ -522,10 +533,15 @@ func (j *job) stopKill() {
 	}
 }
 
-// remove marks a job removed: an upload in progress ends.
-func (j *job) remove() {
+// remove deletes the job's files, once no save is under way: an upload in
+// progress ends, and nothing is written for the job afterwards.
+func (j *job) remove() error {
+	j.saveMu.Lock()
+	defer j.saveMu.Unlock()
 	j.mu.Lock()
 	j.info.InputOpen = false
+	j.removed = true
 	j.notifyLocked()
 	j.mu.Unlock()
+	return os.RemoveAll(j.dir)
 }

@@ -670,10 +670,13 @@ func (m *Manager) Remove(ctx context.Context, name string) error {
 	j := m.jobs[name]
 	delete(m.jobs, name)
 	m.mu.Unlock()
-	if j != nil {
-		j.remove()
+	if j == nil {
+		return fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
-	return m.store.remove(name)
+	if err := j.remove(); err != nil {
+		return fmt.Errorf("removing %s: %w", name, err)
+	}
+	return nil
 }
 
 // Close stops every running job without finishing it: each stays Running
