@@ -158,15 +158,17 @@ func (p *Permissions) CheckWriteNoFollow(path string) (resolved string, err erro
 
 // Confine returns the directory that an operation on resolved — a path
 // returned by CheckRead (kind "read") or CheckWrite or CheckWriteNoFollow
-// (kind "write") — must not leave: the deepest of the allowed roots that
-// hold it, one from the permissions and one from each Ceiling, so that it
-// lies inside every one of them. Of a root that is the path itself, that is
-// the root when it is a directory being read, and otherwise the root's
-// parent (a write may create or remove the root itself); of a file root,
-// its parent. It is the file-system root when every level allows every
-// path. Operating through an os.Root opened there closes the gap between
-// the check and the use: a directory swapped for a link in between cannot
-// lead outside.
+// (kind "write") — must not leave. Each level (the permissions, and each
+// Ceiling) that does not allow everything gives one directory, from the
+// root that holds resolved: that root; or, when the root is resolved
+// itself, the root if it is a directory being read and otherwise its
+// parent (a write may create or remove the root itself); or, for a file
+// root, its parent. A level none of whose roots holds resolved (it was not
+// checked, or a root changed since) gives resolved's parent. Confine
+// returns the deepest of these, which every level's root holds, or the
+// file-system root when every level allows every path. Operating through
+// an os.Root opened there closes the gap between the check and the use: a
+// directory swapped for a link in between cannot lead outside.
 func (p *Permissions) Confine(kind, resolved string) string {
 	dir := string(filepath.Separator)
 	for _, q := range p.levels() {
