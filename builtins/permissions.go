@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,30 +33,13 @@ type Permissions struct {
 	Write PathPermission
 	// Ceiling, when set, must allow an operation too: a job submitted to
 	// `rsh serve` gets the permissions it asks for, but never more than
-	// the daemon was started with.
+	// the daemon was started with. A Ceiling may have a Ceiling of its
+	// own; every one must allow. See also Within.
 	Ceiling *Permissions
-}
 
-// ceiling applies p.Ceiling to an operation p allowed; a denial names the
-// daemon flag that would allow it.
-func (p *Permissions) ceiling(check func(*Permissions) (string, error)) (string, error) {
-	if p.Ceiling == nil {
-		return "", nil
-	}
-	r, err := check(p.Ceiling)
-	var pe *PermissionError
-	if errors.As(err, &pe) {
-		cp := *pe
-		cp.ByCeiling = true
-		if cp.Kind != "net" {
-			// Made absolute lexically: no link is followed.
-			if abs, err := filepath.Abs(cp.Target); err == nil {
-				cp.Flag = "--allow-" + cp.Kind + "=" + abs
-			}
-		}
-		return "", &cp
-	}
-	return r, err
+	// lookup, when set (by tests only), resolves host names for CheckNet
+	// instead of net.DefaultResolver, so that tests need no DNS.
+	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
 // NetPermission bounds network access. All allows every host; otherwise Allow
@@ -111,8 +95,10 @@ type PermissionError struct {
 	// names. A ceiling's flag (ByCeiling) has the path made absolute, for
 	// the daemon, which runs in a directory of its own.
 	Flag string
-	// ByCeiling is set when the operation was allowed by the permissions
-	// but not by their Ceiling (the daemon's own flags).
+	// ByCeiling is set when a Ceiling (the daemon's own flags) denied the
+	// operation. It is set whether or not the permissions allowed it too:
+	// a denial by a Ceiling is the one reported, since no request can
+	// lift it.
 	ByCeiling bool
 }
 
@@ -146,64 +132,20 @@ const maxSymlinks = 255
 // touched. A path that does not exist yet resolves through its longest
 // existing ancestor. Roots are resolved the same way, at every check.
 //
-// The check is of the file system as it is now; fs then operates through
-// an os.Root opened at the allowed root (see Confine), so a directory
-// swapped for a link before the use cannot lead outside it.
+// The path is resolved once, and that one resolved path is what the
+// permissions and every Ceiling check, so a link that changes while the
+// check runs cannot show one of them a different path. The check is of the
+// file system as it is now; fs then operates through an os.Root opened
+// where Confine says, so a directory swapped for a link before the use
+// cannot lead outside.
 func (p *Permissions) CheckRead(path string) (resolved string, err error) {
-	if resolved, err = p.Read.check("read", path, resolvePath); err != nil {
-		return "", err
-	}
-	if _, err := p.ceiling(func(c *Permissions) (string, error) { return c.CheckRead(path) }); err != nil {
-		return "", err
-	}
-	return resolved, nil
+	return p.checkPath("read", path, resolvePath)
 }
 
 // CheckWrite checks that path may be written or created, and returns its
 // resolved form like CheckRead.
 func (p *Permissions) CheckWrite(path string) (resolved string, err error) {
-	if resolved, err = p.Write.check("write", path, resolvePath); err != nil {
-		return "", err
-	}
-	if _, err := p.ceiling(func(c *Permissions) (string, error) { return c.CheckWrite(path) }); err != nil {
-		return "", err
-	}
-	return resolved, nil
-}
-
-// Confine returns the directory that an operation on resolved — a path
-// returned by CheckRead (kind "read") or CheckWrite or CheckWriteNoFollow
-// (kind "write") — must not leave: the allowed root that holds it (the
-// root's parent when the path is the root itself, or the root is a file),
-// or the file-system root when every path is allowed. Operating through an
-// os.Root opened there closes the gap between the check and the use: a
-// directory swapped for a link in between cannot lead outside.
-func (p *Permissions) Confine(kind, resolved string) string {
-	pp := &p.Read
-	if kind == "write" {
-		pp = &p.Write
-	}
-	if !pp.All {
-		for _, root := range pp.Roots {
-			for _, resolve := range []func(string) (string, error){resolvePath, resolveNoFollow} {
-				r, err := resolve(root)
-				if err != nil || !within(r, resolved) {
-					continue
-				}
-				if r == resolved {
-					return filepath.Dir(r)
-				}
-				if fi, err := os.Stat(r); err == nil && !fi.IsDir() {
-					return filepath.Dir(r)
-				}
-				return r
-			}
-		}
-	}
-	if p.Ceiling != nil {
-		return p.Ceiling.Confine(kind, resolved)
-	}
-	return string(filepath.Separator)
+	return p.checkPath("write", path, resolvePath)
 }
 
 // CheckWriteNoFollow is CheckWrite for operations on a directory entry
@@ -211,37 +153,122 @@ func (p *Permissions) Confine(kind, resolved string) string {
 // link, the link is checked and returned, not its target. Every other link
 // in path is resolved.
 func (p *Permissions) CheckWriteNoFollow(path string) (resolved string, err error) {
-	if resolved, err = p.Write.check("write", path, resolveNoFollow); err != nil {
-		return "", err
-	}
-	if _, err := p.ceiling(func(c *Permissions) (string, error) { return c.CheckWriteNoFollow(path) }); err != nil {
-		return "", err
-	}
-	return resolved, nil
+	return p.checkPath("write", path, resolveNoFollow)
 }
 
-func (pp *PathPermission) check(kind, path string, resolve func(string) (string, error)) (string, error) {
-	deny := &PermissionError{Kind: kind, Target: path, Flag: "--allow-" + kind + "=" + path}
+// Confine returns the directory that an operation on resolved — a path
+// returned by CheckRead (kind "read") or CheckWrite or CheckWriteNoFollow
+// (kind "write") — must not leave. Each level (the permissions, and each
+// Ceiling) that does not allow everything gives one directory, from the
+// root that holds resolved: that root; or, when the root is resolved
+// itself, the root if it is a directory being read and otherwise its
+// parent (a write may create or remove the root itself); or, for a file
+// root, its parent. A level none of whose roots holds resolved (it was not
+// checked, or a root changed since) gives resolved's parent. Confine
+// returns the deepest of these, which every level's root holds, or the
+// file-system root when every level allows every path. Operating through
+// an os.Root opened there closes the gap between the check and the use: a
+// directory swapped for a link in between cannot lead outside.
+func (p *Permissions) Confine(kind, resolved string) string {
+	dir := string(filepath.Separator)
+	for _, q := range p.levels() {
+		pp := q.paths(kind)
+		if pp.All {
+			continue
+		}
+		// Every candidate holds resolved, so of two, one holds the other.
+		if d := pp.confine(kind, resolved); within(dir, d) {
+			dir = d
+		}
+	}
+	return dir
+}
+
+// levels returns p and then each Ceiling above it, in order.
+func (p *Permissions) levels() []*Permissions {
+	var ls []*Permissions
+	for q := p; q != nil; q = q.Ceiling {
+		ls = append(ls, q)
+	}
+	return ls
+}
+
+// paths returns the bound of kind "read" or "write".
+func (p *Permissions) paths(kind string) *PathPermission {
+	if kind == "write" {
+		return &p.Write
+	}
+	return &p.Read
+}
+
+// denial is the error for target denied by a level of the permissions:
+// level 0 is the permissions themselves, any other a Ceiling.
+func denial(kind, target string, level int) *PermissionError {
+	pe := &PermissionError{Kind: kind, Target: target, Flag: "--allow-" + kind + "=" + target}
+	if level > 0 {
+		pe.ByCeiling = true
+		if kind != "net" {
+			// Made absolute lexically: no link is followed.
+			if abs, err := filepath.Abs(target); err == nil {
+				pe.Flag = "--allow-" + kind + "=" + abs
+			}
+		}
+	}
+	return pe
+}
+
+// denier returns the level of levels whose denial to report, or -1 when
+// allowed(level) holds for every one: the first Ceiling that denies, since
+// no request can lift it, or else 0 when the permissions themselves deny.
+func denier(levels int, allowed func(level int) bool) int {
+	d := -1
+	for i := range levels {
+		if allowed(i) {
+			continue
+		}
+		if i > 0 {
+			return i
+		}
+		d = 0
+	}
+	return d
+}
+
+// checkPath resolves path once and checks the resolved path against the
+// permissions and every Ceiling.
+func (p *Permissions) checkPath(kind, path string, resolve func(string) (string, error)) (string, error) {
+	if path == "" {
+		return "", errors.New("empty path")
+	}
+	levels := p.levels()
 	resolved, err := resolve(path)
 	if err != nil {
 		// The error says where resolution failed, which may be the target
 		// of a link: name only the path as given, and outside the roots
 		// say no more than a denial would.
-		if path == "" {
-			return "", errors.New("empty path")
-		}
 		var re *resolveError
 		cause := err
 		if errors.As(err, &re) {
 			cause = re.cause
 		}
-		if pp.All || pp.lexicallyAllowed(path) {
-			return "", fmt.Errorf("resolve %s: %w", path, cause)
+		if d := denier(len(levels), func(i int) bool {
+			pp := levels[i].paths(kind)
+			return pp.All || pp.lexicallyAllowed(path)
+		}); d >= 0 {
+			return "", denial(kind, path, d)
 		}
-		return "", deny
+		return "", fmt.Errorf("resolve %s: %w", path, cause)
 	}
+	if d := denier(len(levels), func(i int) bool { return levels[i].paths(kind).allows(resolved) }); d >= 0 {
+		return "", denial(kind, path, d)
+	}
+	return resolved, nil
+}
+
+// allows reports whether the resolved path lies under one of the roots.
+func (pp *PathPermission) allows(resolved string) bool {
 	if pp.All {
-		return resolved, nil
+		return true
 	}
 	for _, root := range pp.Roots {
 		if root == "" {
@@ -249,15 +276,45 @@ func (pp *PathPermission) check(kind, path string, resolve func(string) (string,
 		}
 		// An unresolvable root (a link loop) allows nothing.
 		if r, err := resolvePath(root); err == nil && within(r, resolved) {
-			return resolved, nil
+			return true
 		}
 		// A root that is itself a link also allows the link, for
 		// CheckWriteNoFollow: --allow-write=dir/link permits removing it.
 		if r, err := resolveNoFollow(root); err == nil && within(r, resolved) {
-			return resolved, nil
+			return true
 		}
 	}
-	return "", deny
+	return false
+}
+
+// confine returns the directory an operation of kind on resolved must not
+// leave, for these roots alone (see Confine). When no root holds resolved
+// (it was not checked, or a root changed since) it returns resolved's
+// parent, which leaves the operation nothing but resolved itself.
+func (pp *PathPermission) confine(kind, resolved string) string {
+	for _, root := range pp.Roots {
+		if root == "" {
+			continue
+		}
+		for _, resolve := range []func(string) (string, error){resolvePath, resolveNoFollow} {
+			r, err := resolve(root)
+			if err != nil || !within(r, resolved) {
+				continue
+			}
+			fi, err := os.Stat(r)
+			if r == resolved {
+				if kind == "read" && err == nil && fi.IsDir() {
+					return r
+				}
+				return filepath.Dir(r)
+			}
+			if err == nil && !fi.IsDir() {
+				return filepath.Dir(r) // A file root.
+			}
+			return r
+		}
+	}
+	return filepath.Dir(resolved)
 }
 
 // lexicallyAllowed reports whether path, made absolute without following
@@ -487,23 +544,23 @@ func (np *NetPermission) entries() ([]netEntry, error) {
 }
 
 // CheckNet checks that host:port may be connected to and returns the host to
-// dial. A literal IP is matched against the IP and CIDR entries. A name
-// allowed by a name entry is returned as is. A name that no name entry
-// allows is resolved (with ctx) when there are IP or CIDR entries, and the
-// first resolved address that one of them contains is returned as an IP
-// literal, so a second DNS answer cannot point the dial somewhere else. A
-// failed lookup is returned as an ordinary error, not a PermissionError.
+// dial. The permissions and every Ceiling must allow the destination, and
+// the host returned is one that all of them allow:
+//
+//   - A literal IP is matched against the IP and CIDR entries of each, and
+//     returned.
+//   - A name that each allows by name (All, or a name entry) is returned as
+//     is.
+//   - Otherwise the name is resolved once (with ctx), and the first address
+//     that every level allows — by its IP and CIDR entries, or by the name
+//     for a level that allows the name — is returned as an IP literal, so a
+//     second DNS answer cannot point the dial somewhere else.
+//
+// No lookup is made when some level allows neither the name nor any address
+// on that port. A failed lookup is returned as an ordinary error, not a
+// PermissionError. A denial by a Ceiling is reported as such (ByCeiling)
+// even when the permissions deny too, since no request can lift it.
 func (p *Permissions) CheckNet(ctx context.Context, host string, port int) (dialHost string, err error) {
-	if dialHost, err = p.checkNet(ctx, host, port); err != nil {
-		return "", err
-	}
-	if _, err := p.ceiling(func(c *Permissions) (string, error) { return c.CheckNet(ctx, host, port) }); err != nil {
-		return "", err
-	}
-	return dialHost, nil
-}
-
-func (p *Permissions) checkNet(ctx context.Context, host string, port int) (dialHost string, err error) {
 	if port < 1 || port > 65535 {
 		return "", fmt.Errorf("check net %s: port %d out of range 1-65535", host, port)
 	}
@@ -511,50 +568,78 @@ func (p *Permissions) checkNet(ctx context.Context, host string, port int) (dial
 	if host == "" {
 		return "", errors.New("check net: empty host")
 	}
-	if p.Net.All {
-		return host, nil
-	}
-	entries, err := p.Net.entries()
-	if err != nil {
-		return "", err
-	}
-	deny := &PermissionError{
-		Kind:   "net",
-		Target: net.JoinHostPort(host, strconv.Itoa(port)),
-		Flag:   "--allow-net=" + net.JoinHostPort(host, strconv.Itoa(port)),
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		if matchAddr(entries, a, port) {
-			return a.Unmap().String(), nil
-		}
-		return "", deny
-	}
-	name := normalizeHost(host)
-	needLookup := false
-	for _, e := range entries {
-		if !e.portOK(port) {
+	levels := p.levels()
+	entries := make([][]netEntry, len(levels)) // nil for a level that allows all
+	for i, q := range levels {
+		if q.Net.All {
 			continue
 		}
-		if e.name != "" && e.name == name {
-			return host, nil
-		}
-		if e.name == "" {
-			needLookup = true
+		if entries[i], err = q.Net.entries(); err != nil {
+			return "", err
 		}
 	}
-	if !needLookup {
-		return "", deny
+	all := func(i int) bool { return levels[i].Net.All }
+	target := net.JoinHostPort(host, strconv.Itoa(port))
+	if a, err := netip.ParseAddr(host); err == nil {
+		a = a.Unmap()
+		if d := denier(len(levels), func(i int) bool { return all(i) || matchAddr(entries[i], a, port) }); d >= 0 {
+			return "", denial("net", target, d)
+		}
+		return a.String(), nil
 	}
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	name := normalizeHost(host)
+	byName := make([]bool, len(levels))
+	byAddr := make([]bool, len(levels)) // has an IP or CIDR entry for port
+	for i := range levels {
+		byName[i] = all(i)
+		for _, e := range entries[i] {
+			if !e.portOK(port) {
+				continue
+			}
+			if e.name != "" && e.name == name {
+				byName[i] = true
+			}
+			if e.name == "" {
+				byAddr[i] = true
+			}
+		}
+	}
+	if d := denier(len(levels), func(i int) bool { return byName[i] || byAddr[i] }); d >= 0 {
+		return "", denial("net", target, d)
+	}
+	if !slices.Contains(byName, false) {
+		return host, nil
+	}
+	addrs, err := p.lookupHost(ctx, host)
 	if err != nil {
 		return "", err // A *net.DNSError already reads "lookup HOST: ...".
 	}
+	allows := func(i int, a netip.Addr) bool { return byName[i] || matchAddr(entries[i], a, port) }
 	for _, a := range addrs {
-		if matchAddr(entries, a, port) {
-			return a.Unmap().String(), nil
+		a = a.Unmap()
+		if d := denier(len(levels), func(i int) bool { return allows(i, a) }); d < 0 {
+			return a.String(), nil
 		}
 	}
-	return "", deny
+	// No address is allowed by every level: report a level that allows
+	// none of them, or else the first Ceiling that needed an address (each
+	// allows some, the Ceiling not those the others do).
+	d := denier(len(levels), func(i int) bool {
+		return slices.ContainsFunc(addrs, func(a netip.Addr) bool { return allows(i, a.Unmap()) })
+	})
+	if d < 0 {
+		d = slices.Index(byName[1:], false) + 1
+	}
+	return "", denial("net", target, d)
+}
+
+// lookupHost resolves a host name with the lookup set for tests, or else
+// with the default resolver.
+func (p *Permissions) lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+	if p.lookup != nil {
+		return p.lookup(ctx, host)
+	}
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 // matchAddr reports whether an IP or CIDR entry allows a:port. Zones are

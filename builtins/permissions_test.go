@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -524,5 +527,230 @@ func TestCeiling(t *testing.T) {
 	p2 := &builtins.Permissions{Ceiling: &builtins.Permissions{Read: builtins.PathPermission{All: true}}}
 	if _, err := p2.CheckRead(inside); !errors.Is(err, builtins.ErrPermission) {
 		t.Errorf("job without read permission: %v", err)
+	}
+}
+
+// fakeLookup resolves every name it knows to its addresses, in order, and
+// counts its calls; an unknown name fails. No test asks DNS.
+type fakeLookup struct {
+	hosts map[string][]netip.Addr
+	calls int
+}
+
+func (f *fakeLookup) lookup(_ context.Context, host string) ([]netip.Addr, error) {
+	f.calls++
+	if as, ok := f.hosts[host]; ok {
+		return as, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func netPerm(allow ...string) builtins.NetPermission {
+	if len(allow) == 1 && allow[0] == "*" {
+		return builtins.NetPermission{All: true}
+	}
+	return builtins.NetPermission{Allow: allow}
+}
+
+// The host CheckNet returns is one that the permissions and every Ceiling
+// allow, from one resolution: a name resolving to an address the ceiling
+// allows and one it does not is dialled at the allowed one, never by name.
+func TestCheckNetCeiling(t *testing.T) {
+	both := []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")}
+	tests := []struct {
+		name      string
+		request   []string   // "*" is All.
+		ceilings  [][]string // Each the Ceiling of the one before.
+		addrs     []netip.Addr
+		host      string
+		port      int
+		want      string // The dial host; "" means denied.
+		byCeiling bool
+		lookups   int
+	}{
+		{name: "all under cidr", request: []string{"*"}, ceilings: [][]string{{"127.0.0.2/32"}}, addrs: both, host: "both.test", want: "127.0.0.2", lookups: 1},
+		{name: "all under cidr, allowed address second", request: []string{"*"}, ceilings: [][]string{{"127.0.0.2/32"}}, addrs: []netip.Addr{both[1], both[0]}, host: "both.test", want: "127.0.0.2", lookups: 1},
+		{name: "name under cidr", request: []string{"both.test"}, ceilings: [][]string{{"127.0.0.2/32"}}, addrs: both, host: "Both.Test", want: "127.0.0.2", lookups: 1},
+		{name: "cidr under narrower cidr", request: []string{"127.0.0.0/8"}, ceilings: [][]string{{"127.0.0.2/32"}}, addrs: []netip.Addr{both[1], both[0]}, host: "both.test", want: "127.0.0.2", lookups: 1},
+		{name: "name under name", request: []string{"both.test"}, ceilings: [][]string{{"both.test:80"}}, addrs: both, host: "both.test", want: "both.test"},
+		{name: "name under all", request: []string{"both.test"}, ceilings: [][]string{{"*"}}, addrs: both, host: "both.test", want: "both.test"},
+		{name: "cidr under name", request: []string{"127.0.0.1/32"}, ceilings: [][]string{{"both.test"}}, addrs: both, host: "both.test", want: "127.0.0.1", lookups: 1},
+		{name: "ceilings of ceilings", request: []string{"*"}, ceilings: [][]string{{"127.0.0.0/8"}, {"127.0.0.1"}}, addrs: both, host: "both.test", want: "127.0.0.1", lookups: 1},
+		{name: "ceiling allows no address", request: []string{"*"}, ceilings: [][]string{{"127.0.0.3/32"}}, addrs: both, host: "both.test", byCeiling: true, lookups: 1},
+		{name: "no address allowed by both", request: []string{"127.0.0.1"}, ceilings: [][]string{{"127.0.0.2"}}, addrs: both, host: "both.test", byCeiling: true, lookups: 1},
+		{name: "request allows no address", request: []string{"127.0.0.3"}, ceilings: [][]string{{"127.0.0.0/8"}}, addrs: both, host: "both.test", lookups: 1},
+		{name: "request and ceiling allow no address", request: []string{"127.0.0.3"}, ceilings: [][]string{{"127.0.0.4"}}, addrs: both, host: "both.test", byCeiling: true, lookups: 1},
+		{name: "request denies the name, no lookup", request: []string{"other.test"}, ceilings: [][]string{{"*"}}, addrs: both, host: "both.test"},
+		{name: "ceiling denies the name, no lookup", request: []string{"*"}, ceilings: [][]string{{"other.test", "127.0.0.1:22"}}, addrs: both, host: "both.test", byCeiling: true},
+		{name: "ceiling name other port", request: []string{"*"}, ceilings: [][]string{{"both.test:81"}}, addrs: both, host: "both.test", byCeiling: true},
+		{name: "literal allowed by both", request: []string{"*"}, ceilings: [][]string{{"127.0.0.2/32"}}, host: "127.0.0.2", want: "127.0.0.2"},
+		{name: "literal outside the ceiling", request: []string{"*"}, ceilings: [][]string{{"127.0.0.2/32"}}, host: "127.0.0.1", byCeiling: true},
+		{name: "literal outside both", request: []string{"127.0.0.3"}, ceilings: [][]string{{"127.0.0.2/32"}}, host: "127.0.0.1", byCeiling: true},
+		{name: "literal outside the request", request: []string{"127.0.0.3"}, ceilings: [][]string{{"*"}}, host: "127.0.0.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeLookup{hosts: map[string][]netip.Addr{"both.test": tt.addrs, "Both.Test": tt.addrs}}
+			p := builtins.Permissions{Net: netPerm(tt.request...)}
+			builtins.SetLookup(&p, fake.lookup)
+			at := &p
+			for _, c := range tt.ceilings {
+				at.Ceiling = &builtins.Permissions{Net: netPerm(c...)}
+				at = at.Ceiling
+			}
+			port := tt.port
+			if port == 0 {
+				port = 80
+			}
+			got, err := p.CheckNet(context.Background(), tt.host, port)
+			if fake.calls != tt.lookups {
+				t.Errorf("%d lookups; want %d", fake.calls, tt.lookups)
+			}
+			if tt.want == "" {
+				var pe *builtins.PermissionError
+				if !errors.As(err, &pe) || pe.Kind != "net" || pe.ByCeiling != tt.byCeiling {
+					t.Fatalf("CheckNet = %q, %v; want a net *PermissionError with ByCeiling %v", got, err, tt.byCeiling)
+				}
+				if want := net.JoinHostPort(tt.host, strconv.Itoa(port)); pe.Target != want {
+					t.Errorf("target %q; want %q", pe.Target, want)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("CheckNet = %q, %v; want %q, nil", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// A failed lookup is an error, not a denial, ceiling or not.
+func TestCheckNetCeilingLookupFails(t *testing.T) {
+	fake := &fakeLookup{}
+	p := builtins.Permissions{Net: netPerm("*"), Ceiling: &builtins.Permissions{Net: netPerm("127.0.0.0/8")}}
+	builtins.SetLookup(&p, fake.lookup)
+	_, err := p.CheckNet(context.Background(), "gone.test", 80)
+	var de *net.DNSError
+	if !errors.As(err, &de) || errors.Is(err, builtins.ErrPermission) {
+		t.Fatalf("CheckNet = %v; want the lookup's *net.DNSError", err)
+	}
+}
+
+// The ceiling checks the path the permissions checked, resolved once: a
+// link leading outside the ceiling is denied by it, and the denial names
+// the path as given.
+func TestCeilingOnResolvedPath(t *testing.T) {
+	base := tree(t)
+	j := func(p string) string { return filepath.Join(base, filepath.FromSlash(p)) }
+	p := builtins.Permissions{
+		Read:    builtins.PathPermission{All: true},
+		Write:   builtins.PathPermission{Roots: []string{base}},
+		Ceiling: &builtins.Permissions{Read: builtins.PathPermission{Roots: []string{j("a")}}, Write: builtins.PathPermission{Roots: []string{j("a")}}},
+	}
+	for _, tt := range []struct {
+		check func(string) (string, error)
+		path  string
+		want  string // The resolved path; "" means denied by the ceiling.
+	}{
+		{p.CheckRead, "a/link-in", "a/file.txt"},
+		{p.CheckRead, "rootlink/sub/deep.txt", "a/sub/deep.txt"},
+		{p.CheckRead, "a/link-out", ""},
+		{p.CheckRead, "a/dirlink-out/secret.txt", ""},
+		{p.CheckRead, "a/rel-out/secret.txt", ""},
+		{p.CheckWrite, "a/dangling", ""},
+		{p.CheckWrite, "a/danglingdir/f.txt", ""},
+		{p.CheckWrite, "a/new.txt", "a/new.txt"},
+		{p.CheckWriteNoFollow, "a/link-out", "a/link-out"},
+		{p.CheckWriteNoFollow, "a/dirlink-out/secret.txt", ""},
+	} {
+		got, err := tt.check(j(tt.path))
+		if tt.want == "" {
+			var pe *builtins.PermissionError
+			if !errors.As(err, &pe) || !pe.ByCeiling || pe.Target != j(tt.path) {
+				t.Errorf("check(%s) = %q, %v; want a denial by the ceiling naming the path", tt.path, got, err)
+			}
+			continue
+		}
+		if err != nil || got != j(tt.want) {
+			t.Errorf("check(%s) = %q, %v; want %q", tt.path, got, err, j(tt.want))
+		}
+	}
+}
+
+// A denial the ceiling makes is reported as the ceiling's, even when the
+// permissions deny too; a path that does not resolve outside the ceiling
+// is denied, not reported as a resolution failure.
+func TestCeilingDenialFirst(t *testing.T) {
+	base := tree(t)
+	j := func(p string) string { return filepath.Join(base, filepath.FromSlash(p)) }
+	ceiling := &builtins.Permissions{Read: builtins.PathPermission{Roots: []string{j("a")}}}
+	for _, tt := range []struct {
+		name      string
+		read      builtins.PathPermission
+		path      string
+		byCeiling bool
+	}{
+		{"both deny", builtins.PathPermission{Roots: []string{j("ab")}}, "outside/secret.txt", true},
+		{"only the request denies", builtins.PathPermission{Roots: []string{j("ab")}}, "a/file.txt", false},
+		{"loop outside the ceiling", builtins.PathPermission{All: true}, "loop1", true},
+	} {
+		p := builtins.Permissions{Read: tt.read, Ceiling: ceiling}
+		_, err := p.CheckRead(j(tt.path))
+		var pe *builtins.PermissionError
+		if !errors.As(err, &pe) || pe.ByCeiling != tt.byCeiling {
+			t.Errorf("%s: CheckRead = %v; want a denial with ByCeiling %v", tt.name, err, tt.byCeiling)
+		}
+	}
+	// Inside every level, a loop is reported as a failure to resolve.
+	p := builtins.Permissions{Read: builtins.PathPermission{All: true}, Ceiling: ceiling}
+	if _, err := p.CheckRead(j("a/to-loop")); err == nil || errors.Is(err, builtins.ErrPermission) {
+		t.Errorf("CheckRead(a/to-loop) = %v; want a resolution error", err)
+	}
+}
+
+// Confine returns a directory inside the roots of the permissions and of
+// every ceiling that hold the path: the deepest.
+func TestConfine(t *testing.T) {
+	base := tree(t)
+	j := func(p string) string { return filepath.Join(base, filepath.FromSlash(p)) }
+	all := builtins.PathPermission{All: true}
+	roots := func(rs ...string) builtins.PathPermission {
+		pp := builtins.PathPermission{}
+		for _, r := range rs {
+			pp.Roots = append(pp.Roots, j(r))
+		}
+		return pp
+	}
+	for _, tt := range []struct {
+		name           string
+		kind           string
+		req            builtins.PathPermission
+		ceiling        *builtins.PathPermission
+		path, want     string
+		wantFilesystem bool // want "/"
+	}{
+		{name: "ceiling narrower", kind: "read", req: roots("."), ceiling: &builtins.PathPermission{Roots: []string{j("a")}}, path: "a/sub/deep.txt", want: "a"},
+		{name: "request narrower", kind: "read", req: roots("a/sub"), ceiling: &builtins.PathPermission{Roots: []string{base}}, path: "a/sub/deep.txt", want: "a/sub"},
+		{name: "request all", kind: "write", req: all, ceiling: &builtins.PathPermission{Roots: []string{j("a")}}, path: "a/sub/deep.txt", want: "a"},
+		{name: "ceiling all", kind: "write", req: roots("a/sub"), ceiling: &all, path: "a/sub/deep.txt", want: "a/sub"},
+		{name: "root a link", kind: "read", req: roots("rootlink"), ceiling: &builtins.PathPermission{Roots: []string{base}}, path: "a/file.txt", want: "a"},
+		{name: "everything", kind: "read", req: all, ceiling: &all, path: "a/file.txt", wantFilesystem: true},
+		{name: "no ceiling", kind: "read", req: all, path: "a/file.txt", wantFilesystem: true},
+		{name: "directory root read itself", kind: "read", req: roots("a"), path: "a", want: "a"},
+		{name: "directory root written itself", kind: "write", req: roots("a"), path: "a", want: "."},
+		{name: "file root", kind: "read", req: roots("a/file.txt"), path: "a/file.txt", want: "a"},
+		{name: "link root removed", kind: "write", req: roots("a/link-out"), path: "a/link-out", want: "a"},
+		{name: "not held", kind: "read", req: roots("ab"), path: "a/sub/deep.txt", want: "a/sub"},
+	} {
+		p := builtins.Permissions{Read: tt.req, Write: tt.req}
+		if tt.ceiling != nil {
+			p.Ceiling = &builtins.Permissions{Read: *tt.ceiling, Write: *tt.ceiling}
+		}
+		want := j(tt.want)
+		if tt.wantFilesystem {
+			want = string(filepath.Separator)
+		}
+		if got := p.Confine(tt.kind, j(tt.path)); got != want {
+			t.Errorf("%s: Confine(%s, %s) = %q; want %q", tt.name, tt.kind, tt.path, got, want)
+		}
 	}
 }
