@@ -434,7 +434,7 @@ func (m *Manager) decide(spec *Spec) ([]string, error) {
 			return nil, invalidf("import %s is outside what the daemon may read (rsh serve --allow-read)", t)
 		}
 	}
-	spec.Permissions = effective(req, *c)
+	spec.Permissions = req.Within(*c)
 	return notes, nil
 }
 
