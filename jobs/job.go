@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +58,24 @@ func (j *job) watch() (Info, <-chan struct{}) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.snapshotLocked(), j.changed
+}
+
+// awaitEnd waits until the job has finished and returns its info, or until
+// expired fires (ErrTimeout) or ctx is done, with the info of that moment.
+func (j *job) awaitEnd(ctx context.Context, expired <-chan time.Time) (Info, error) {
+	for {
+		info, changed := j.watch()
+		if info.State.Finished() {
+			return info, nil
+		}
+		select {
+		case <-changed:
+		case <-expired:
+			return j.snapshot(), ErrTimeout
+		case <-ctx.Done():
+			return j.snapshot(), ctx.Err()
+		}
+	}
 }
 
 func (j *job) snapshot() Info {

@@ -611,19 +611,7 @@ func (m *Manager) Wait(ctx context.Context, name string, timeout time.Duration) 
 		defer t.Stop()
 		expired = t.C
 	}
-	for {
-		info, changed := j.watch()
-		if info.State.Finished() {
-			return info, nil
-		}
-		select {
-		case <-changed:
-		case <-expired:
-			return j.snapshot(), ErrTimeout
-		case <-ctx.Done():
-			return j.snapshot(), ctx.Err()
-		}
-	}
+	return j.awaitEnd(ctx, expired)
 }
 
 // Stop stops a job: a waiting one never starts, a running one has its
@@ -648,17 +636,7 @@ func (m *Manager) Stop(ctx context.Context, name string) (Info, error) {
 	}
 	m.mu.Unlock()
 	j.stop(m, false)
-	for {
-		info, changed := j.watch()
-		if info.State.Finished() {
-			return info, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return info, ctx.Err()
-		}
-	}
+	return j.awaitEnd(ctx, nil)
 }
 
 // Remove stops the job if it runs, then forgets it and deletes its files.
