@@ -113,6 +113,9 @@ func serveCommand(ctx context.Context, args []string, env Env) int {
 		return fail(fmt.Errorf("--state %s: %w", state, err))
 	}
 
+	if _, err := ceiling.CheckRead(filepath.Join(state, "jobs")); err == nil {
+		fmt.Fprintf(env.Stderr, "rsh serve: warning: jobs may read the state directory %s (--allow-read): it holds every job's spec, parameters and results; allow narrower directories\n", state)
+	}
 	if maxJobs < 0 || maxThrottle < 0 {
 		return fail(errors.New("--max-jobs and --throttle must not be negative"))
 	}
