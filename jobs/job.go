@@ -131,9 +131,13 @@ func (j *job) clampCursors() {
 		size = fi.Size()
 	}
 	j.info.Committed = max(0, min(j.info.Committed, size))
-	if j.info.ReceivedBytes > j.info.Committed || j.info.ReceivedBytes < 0 || j.info.Received < 0 {
-		j.info.ReceivedBytes = j.info.Committed
-		n, _ := countLinesIn(filepath.Join(j.dir, ResultsFile), 0, j.info.Committed)
+	// A cursor past the results stops at their end; a negative one, which
+	// no save writes, at their start: results are handed out again
+	// rather than lost. The count follows the cursor.
+	at := min(max(j.info.ReceivedBytes, 0), j.info.Committed)
+	if at != j.info.ReceivedBytes || j.info.Received < 0 || j.info.Received > j.info.Done {
+		j.info.ReceivedBytes = at
+		n, _ := countLinesIn(filepath.Join(j.dir, ResultsFile), 0, at)
 		j.info.Received = n
 	}
 	if data, err := os.ReadFile(filepath.Join(j.dir, InputEndFile)); err == nil {
