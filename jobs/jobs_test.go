@@ -417,7 +417,7 @@ func TestOnceAndNames(t *testing.T) {
 	}
 }
 
-// pipeWriter writes to an io.Pipe one piece at a time.
+// writePieces writes data to w in pieces of piece bytes, one write each.
 func writePieces(t *testing.T, w io.Writer, data []byte, piece int) {
 	t.Helper()
 	for len(data) > 0 {
