@@ -96,16 +96,17 @@ func jobProcess(dir string) int {
 		return failNow(err)
 	}
 
-	// SIGTERM (the daemon stopping the job, or itself) stops the items
-	// at once; so does the daemon's death.
+	// SIGTERM (the daemon stopping the job) stops the items at once: they
+	// end Stopped. The daemon's death ends this process at once instead,
+	// as the daemon closing does (SIGKILL): the next daemon resumes the
+	// job from its job log, and items stopped now would be recorded as
+	// Stopped, results it would keep.
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer cancel()
 	parent := os.Getppid()
 	go func() {
 		for range time.Tick(parentPoll) {
 			if os.Getppid() != parent {
-				cancel()
-				time.Sleep(time.Second)
 				os.Exit(ExitInterrupted)
 			}
 		}

@@ -148,6 +148,7 @@ func Handler(m *Manager, token string, idle time.Duration) http.Handler {
 		w.Header().Set("Rsh-From", strconv.FormatInt(info.ReceivedBytes, 10))
 		w.Header().Set("Trailer", "Rsh-Error")
 		w.WriteHeader(http.StatusOK)
+		flusher{w}.Flush() // the client has its reply before the first result
 		_, err = m.Results(r.Context(), name, info.ReceivedBytes, follow, flusher{w})
 		if err != nil {
 			w.Header().Set("Rsh-Error", err.Error())
@@ -176,6 +177,7 @@ func Handler(m *Manager, token string, idle time.Duration) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Trailer", "Rsh-Error")
 		w.WriteHeader(http.StatusOK)
+		flusher{w}.Flush() // the client has its reply before the first line
 		if err := m.Log(r.Context(), name, follow, flusher{w}); err != nil {
 			w.Header().Set("Rsh-Error", err.Error())
 		}

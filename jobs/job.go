@@ -161,9 +161,13 @@ func (j *job) clampCursors() {
 		size = fi.Size()
 	}
 	j.info.Committed = max(0, min(j.info.Committed, size))
-	if j.info.ReceivedBytes > j.info.Committed || j.info.ReceivedBytes < 0 || j.info.Received < 0 {
-		j.info.ReceivedBytes = j.info.Committed
-		n, _ := countLinesIn(filepath.Join(j.dir, ResultsFile), 0, j.info.Committed)
+	// A cursor past the results stops at their end; a negative one, which
+	// no save writes, at their start: results are handed out again
+	// rather than lost. The count follows the cursor.
+	at := min(max(j.info.ReceivedBytes, 0), j.info.Committed)
+	if at != j.info.ReceivedBytes || j.info.Received < 0 || j.info.Received > j.info.Done {
+		j.info.ReceivedBytes = at
+		n, _ := countLinesIn(filepath.Join(j.dir, ResultsFile), 0, at)
 		j.info.Received = n
 	}
 	if data, err := os.ReadFile(filepath.Join(j.dir, InputEndFile)); err == nil {
@@ -409,8 +413,12 @@ func (j *job) supervise(m *Manager) {
 			i.State, i.Reason = Failed, fmt.Sprintf("the job process died (%v) before the job ended; its messages: rsh job log %s", waitErr, j.name)
 		case inputErr != "":
 			i.State, i.Reason = Failed, "its input is incomplete: "+inputErr
-		case code == 0:
+		case code == 0 && i.Failed == 0:
 			i.State = Completed
+		case code == 0:
+			// A resumed job's process counts only the items it ran in its
+			// exit status; items that failed before count too.
+			i.State = CompletedWithErrors
 		case code == 1:
 			i.State = CompletedWithErrors
 		default:
@@ -524,12 +532,20 @@ func (j *job) stop(m *Manager, shutdown bool) {
 }
 
 // signal sends SIGTERM to the job process, and SIGKILL to its process
-// group if it has not ended after the grace.
+// group if it has not ended after the grace. When the Manager is closing
+// (and the job is not being stopped), the process group gets SIGKILL at
+// once: the job is to be resumed, and a process told to stop would record
+// its interrupted items as Stopped, results the resumed job would keep.
+// Its job log makes it resumable from any point, as after kill -9.
 func (j *job) signal(m *Manager) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	p := j.proc
 	if p == nil {
+		return
+	}
+	if j.shutdown && !j.stopping {
+		_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
 		return
 	}
 	_ = p.Signal(syscall.SIGTERM)

@@ -165,10 +165,43 @@ func saveInfo(dir string, info Info) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, StateFile), data); err != nil {
+	path := filepath.Join(dir, StateFile)
+	err = writeAtomic(path, data)
+	if errors.Is(err, syscall.ENOSPC) {
+		err = overwrite(path, data, err)
+	}
+	if err != nil {
 		return fmt.Errorf("saving the job's state: %w", err)
 	}
 	return nil
+}
+
+// overwrite replaces path's content with data in the space path already
+// holds, when a full disk has no room for the copy writeAtomic makes:
+// a job's state must still say how it ended (Failed, for want of space),
+// not stay Running on file. Not atomic, so only a fallback: a crash
+// during the write leaves the file damaged, and the job listed as such.
+// It returns full, the error of the atomic write, when data does not fit.
+func overwrite(path string, data []byte, full error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return full
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return full
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int64(len(data)) > st.Blocks*512 {
+		return full
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
+		return err
+	}
+	if err := f.Truncate(int64(len(data))); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 func (s *store) remove(name string) error {
