@@ -24,7 +24,7 @@ func TestJobsExample(t *testing.T) {
 	}
 	for _, want := range []string{
 		`(?m)^cpu finished first: Completed$`,
-		`(?m)^sleeper +Completed +1\.\d+s +slept 1500 ms$`,
+		`(?m)^sleeper +Completed +\S+ +slept 1500 ms$`,
 		`(?m)^cpu +Completed +\S+ +2262 primes below 20000$`,
 		`(?m)^files +Completed +\S+ +\d+ entries, \d+ bytes under /`,
 	} {
