@@ -37,7 +37,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: faults rounds|records ...")
+		fmt.Fprintln(os.Stderr, "usage: faults rounds|records|daemon|daemon-disk|daemon-devfull ...")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -45,6 +45,12 @@ func main() {
 		os.Exit(roundsCommand(os.Args[2:]))
 	case "records":
 		os.Exit(recordsCommand(os.Args[2:]))
+	case "daemon":
+		os.Exit(daemonRoundsCommand(os.Args[2:]))
+	case "daemon-disk":
+		os.Exit(daemonDiskCommand(os.Args[2:]))
+	case "daemon-devfull":
+		os.Exit(devFullCommand(os.Args[2:]))
 	default:
 		fmt.Fprintf(os.Stderr, "faults: unknown command %q\n", os.Args[1])
 		os.Exit(2)
