@@ -4,10 +4,11 @@
 # prints one PASS or FAIL line per check, then a summary, and exits 1 if
 # anything failed (2 if it could not start).
 #
-#   scripts/faults.sh                    # 20 kill/resume rounds and the other checks
+#   scripts/faults.sh                    # 20 kill/resume rounds, 5 daemon rounds, the other checks
 #   scripts/faults.sh -n 10              # the short run, for CI
-#   scripts/faults.sh --long             # 500 rounds: the long run
-#   scripts/faults.sh --seed 4242 -n 1   # one round again (each line gives its seed)
+#   scripts/faults.sh --long             # 500 rounds (125 daemon rounds): the long run
+#   scripts/faults.sh --seed 4242 -n 1   # one round again (each line gives its seed;
+#                                        # a daemon round's seed is the first daemon round)
 #   scripts/faults.sh --keep             # keep every file, not only a failure's
 #
 # The checks:
@@ -106,21 +107,22 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Nothing a daemon or a client does may touch the user's own state
-# directory or socket: every default points into the temporary folder (the
-# checks name their --state and --socket too).
-mkdir -p "$work/home/state" "$work/home/run" "$work/home/config" "$work/home/cache" "$work/home/data"
-chmod 700 "$work/home/run"
-export RSH_STATE=$work/home/state/rsh RSH_SOCKET=$work/home/run/rsh.sock
-export XDG_STATE_HOME=$work/home/state XDG_RUNTIME_DIR=$work/home/run XDG_CONFIG_HOME=$work/home/config
-export XDG_CACHE_HOME=$work/home/cache XDG_DATA_HOME=$work/home/data
-
 rsh=$work/rsh
 faults=$work/faults
 if ! go build -o "$rsh" . || ! go build -o "$faults" ./scripts/faults; then
 	echo "faults.sh: build failed" >&2
 	exit 2
 fi
+
+# Nothing a daemon or a client does may touch the user's own state
+# directory or socket: every default points into the temporary folder (the
+# checks name their --state and --socket too). Set after the build, which
+# keeps the user's Go cache and settings.
+mkdir -p "$work/home/state" "$work/home/run" "$work/home/config" "$work/home/cache" "$work/home/data"
+chmod 700 "$work/home/run"
+export RSH_STATE=$work/home/state/rsh RSH_SOCKET=$work/home/run/rsh.sock
+export XDG_STATE_HOME=$work/home/state XDG_RUNTIME_DIR=$work/home/run XDG_CONFIG_HOME=$work/home/config
+export XDG_CACHE_HOME=$work/home/cache XDG_DATA_HOME=$work/home/data
 
 pass() {
 	echo "PASS $*"

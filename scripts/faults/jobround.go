@@ -211,7 +211,8 @@ type roundRun struct {
 	problems findings
 	resumes  int // kills after which the job was Running on file
 	killed   int
-	arrived  int // items that reached the job, -1 until known
+	arrived  int       // items that reached the job, -1 until known
+	slowCmd  *exec.Cmd // a slow round's rsh job start
 	outs     []receiveOutput
 }
 
@@ -285,14 +286,19 @@ func (rr *roundRun) run(input []byte) {
 	// Submit the job.
 	args := append([]string{"start", "--name", jobName}, r.flags()...)
 	args = append(args, rr.cfg.script)
-	starter, startOut, err := rr.startClient(args, input)
-	if err != nil {
-		rr.problems.addf("rsh job start: %v", err)
-		return
-	}
-	if !r.slow {
-		if res := <-startOut; res.code != 0 {
-			rr.problems.addf("rsh job start: exit %d (%s)", res.code, lastOf([]byte(res.stderr)))
+	var slowEnd <-chan result // how a slow round's client ended
+	if r.slow {
+		if slowEnd, err = rr.startSlow(args); err != nil {
+			rr.problems.addf("rsh job start: %v", err)
+			return
+		}
+	} else {
+		res, err := rr.c.run(commandWait, bytes.NewReader(input), args...)
+		if err == nil && res.code != 0 {
+			err = fmt.Errorf("exit %d (%s)", res.code, lastOf([]byte(res.stderr)))
+		}
+		if err != nil {
+			rr.problems.addf("rsh job start: %v", err)
 			return
 		}
 	}
@@ -326,49 +332,45 @@ func (rr *roundRun) run(input []byte) {
 		}
 	}
 
-	if starter != nil {
-		res := <-startOut
-		fmt.Fprintf(rr.log, "rsh job start (slow input) ended: exit %d: %s\n", res.code, lastOf([]byte(res.stderr)))
-		rr.checkSlowStart(res)
+	if slowEnd != nil {
+		select {
+		case res := <-slowEnd:
+			fmt.Fprintf(rr.log, "rsh job start (slow input) ended: exit %d: %s\n", res.code, lastOf([]byte(res.stderr)))
+			rr.checkSlowStart(res)
+		case <-time.After(r.slowFor + commandWait):
+			_ = rr.slowCmd.Process.Kill()
+			rr.problems.addf("rsh job start (slow input) still running %s after its input ended (killed)", commandWait)
+		}
 	}
 
 	rr.finish()
 }
 
-// startClient starts `rsh job start`: with the input from a file, or for
-// a slow round from a generator that writes it over r.slowFor. For a slow
-// round it returns once the job was named (the client goes on sending);
-// the client's end arrives on the channel.
-func (rr *roundRun) startClient(args []string, input []byte) (*exec.Cmd, <-chan result, error) {
+// startSlow starts `rsh job start` with its input from a generator that
+// writes the round's lines over r.slowFor. It returns once the job was
+// named (the client goes on sending); the client's end arrives on the
+// channel.
+func (rr *roundRun) startSlow(args []string) (<-chan result, error) {
 	r := rr.r
 	ch := make(chan result, 1)
-	if !r.slow {
-		go func() {
-			res, err := rr.c.run(commandWait, bytes.NewReader(input), args...)
-			if err != nil {
-				res.stderr += err.Error()
-			}
-			ch <- res
-		}()
-		return nil, ch, nil
-	}
 	args = append(append([]string{"job"}, args...), "--socket", rr.c.socket)
 	cmd := exec.Command(rr.cfg.rsh, args...)
 	cmd.Dir = rr.c.dir
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	fmt.Fprintf(rr.log, "%s < a generator writing input.txt over %s\n", shellQuote(append([]string{"rsh"}, args...)), r.slowFor)
 	if err := cmd.Start(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	rr.slowCmd = cmd
 	go func() { // the generator
 		defer stdin.Close()
 		pause := r.slowFor * slowChunk / time.Duration(len(r.lines))
@@ -395,14 +397,14 @@ func (rr *roundRun) startClient(args []string, input []byte) (*exec.Cmd, <-chan 
 	select {
 	case name := <-named:
 		if name != jobName {
-			<-ch
-			return nil, nil, fmt.Errorf("it printed %q, not the job's name (%s)", name, lastOf(errb.Bytes()))
+			res := <-ch
+			return nil, fmt.Errorf("exit %d, and it printed %q, not the job's name (%s)", res.code, name, lastOf([]byte(res.stderr)))
 		}
 	case <-time.After(commandWait):
 		_ = cmd.Process.Kill()
-		return nil, nil, fmt.Errorf("no job name after %s", commandWait)
+		return nil, fmt.Errorf("no job name after %s", commandWait)
 	}
-	return cmd, ch, nil
+	return ch, nil
 }
 
 // killDaemon SIGKILLs the daemon, checks that its job processes end with
