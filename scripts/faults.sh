@@ -4,10 +4,11 @@
 # prints one PASS or FAIL line per check, then a summary, and exits 1 if
 # anything failed (2 if it could not start).
 #
-#   scripts/faults.sh                    # 20 kill/resume rounds and the other checks
+#   scripts/faults.sh                    # 20 kill/resume rounds, 5 daemon rounds, the other checks
 #   scripts/faults.sh -n 10              # the short run, for CI
-#   scripts/faults.sh --long             # 500 rounds: the long run
-#   scripts/faults.sh --seed 4242 -n 1   # one round again (each line gives its seed)
+#   scripts/faults.sh --long             # 500 rounds (125 daemon rounds): the long run
+#   scripts/faults.sh --seed 4242 -n 1   # one round again (each line gives its seed;
+#                                        # a daemon round's seed is the first daemon round)
 #   scripts/faults.sh --keep             # keep every file, not only a failure's
 #
 # The checks:
@@ -28,8 +29,29 @@
 #   closed pipe   rsh | head -1 ends promptly.
 #   full disk     stdout on /dev/full: a non-zero exit, and the job log
 #                 claims nothing.
+#   daemon kill/resume
+#                 max(3, N/4) rounds; each starts `rsh serve`, submits a job
+#                 (200-2000 items, -t 1..8, at random --batch-size,
+#                 --max-memory, --retries with items that always fail, or
+#                 the input from a slow generator), SIGKILLs the daemon 1-3
+#                 times (checking that its job processes end with it) and
+#                 starts it again, then waits, receives (sometimes killing
+#                 a receive part way) and checks: every item that reached
+#                 the job has exactly one committed result, the state and
+#                 wait's exit status, "resumed", and that receives give
+#                 every result at least once (exactly once if none was
+#                 killed). Played and checked by scripts/faults/ (daemon).
+#   full disk for a job
+#                 as root, the daemon's state on a 2 MiB tmpfs: a job that
+#                 fills it ends Failed for no space, wait exits 3, the
+#                 daemon serves on and starts again, full and once space is
+#                 freed; then the job's committed results are each once.
+#                 SKIP when not root or the mount fails.
+#   receive to a full disk
+#                 rsh job receive > /dev/full exits non-zero, and the next
+#                 receive prints every result.
 #
-# It needs only Go and coreutils. Whatever could allocate without end runs
+# It needs only Go and coreutils (and root for the tmpfs). Whatever could allocate without end runs
 # under an address-space limit (ulimit -v), so that a failure ends rsh, not
 # the machine's memory. Everything goes under one temporary folder, removed
 # at the end unless something failed (or --keep).
@@ -57,6 +79,10 @@ while (($# > 0)); do
 done
 [[ $rounds =~ ^[0-9]+$ ]] || usage
 seed=${seed:-$((RANDOM * 32768 + RANDOM + 1))}
+# daemon_rounds: the daemon rounds take longer than the others (a daemon
+# started again after each kill), so a quarter as many, at least three.
+daemon_rounds=$((rounds / 4))
+((daemon_rounds >= 3)) || daemon_rounds=3
 
 # as_limit_kib is the address-space limit (ulimit -v, in KiB) of every rsh
 # that could allocate without end: far above what a Go program reserves to
@@ -67,7 +93,11 @@ as_limit_kib=$((4 << 20))
 work=$(mktemp -d "${TMPDIR:-/tmp}/rsh-faults.XXXXXX") || exit 2
 passed=0
 failed=0
+mounted=""
 cleanup() {
+	if [[ -n $mounted ]]; then
+		umount "$mounted" 2>/dev/null || umount -l "$mounted"
+	fi
 	if ((failed > 0)) || [[ -n $keep ]]; then
 		echo "faults.sh: files in $work"
 	else
@@ -84,6 +114,16 @@ if ! go build -o "$rsh" . || ! go build -o "$faults" ./scripts/faults; then
 	exit 2
 fi
 
+# Nothing a daemon or a client does may touch the user's own state
+# directory or socket: every default points into the temporary folder (the
+# checks name their --state and --socket too). Set after the build, which
+# keeps the user's Go cache and settings.
+mkdir -p "$work/home/state" "$work/home/run" "$work/home/config" "$work/home/cache" "$work/home/data"
+chmod 700 "$work/home/run"
+export RSH_STATE=$work/home/state/rsh RSH_SOCKET=$work/home/run/rsh.sock
+export XDG_STATE_HOME=$work/home/state XDG_RUNTIME_DIR=$work/home/run XDG_CONFIG_HOME=$work/home/config
+export XDG_CACHE_HOME=$work/home/cache XDG_DATA_HOME=$work/home/data
+
 pass() {
 	echo "PASS $*"
 	passed=$((passed + 1))
@@ -98,10 +138,12 @@ first_line() { head -n 1 "$1" 2>/dev/null | cut -c1-160; }
 # limited CMD...: CMD under the address-space limit.
 limited() { (ulimit -v "$as_limit_kib" && exec "$@"); }
 
-# kill/resume: the rounds, run and checked by the Go half; it prints one
-# PASS or FAIL line per round.
-check_kill_resume() {
-	local line n=0
+# relay WHAT WANT CMD...: runs CMD, a check of the Go half, and passes on
+# its PASS, FAIL and SKIP lines, counting them; fewer than WANT lines is a
+# failure of WHAT.
+relay() {
+	local what=$1 want=$2 line n=0
+	shift 2
 	while IFS= read -r line; do
 		echo "$line"
 		case $line in
@@ -109,11 +151,55 @@ check_kill_resume() {
 		FAIL*) failed=$((failed + 1)) ;;
 		esac
 		n=$((n + 1))
-	done < <("$faults" rounds -rsh "$rsh" -script scripts/faults/item.js -dir "$work/rounds" \
-		-n "$rounds" -seed "$seed" ${keep:+-keep})
-	if ((n < rounds)); then
-		fail "kill/resume: only $n of $rounds rounds reported"
+	done < <("$@")
+	if ((n < want)); then
+		fail "$what: only $n of $want checks reported"
 	fi
+}
+
+# kill/resume: the rounds, run and checked by the Go half; it prints one
+# PASS or FAIL line per round.
+check_kill_resume() {
+	relay kill/resume "$rounds" "$faults" rounds -rsh "$rsh" -script scripts/faults/item.js -dir "$work/rounds" \
+		-n "$rounds" -seed "$seed" ${keep:+-keep}
+}
+
+# daemon kill/resume: rsh serve killed with jobs running, and started
+# again; one PASS or FAIL line per round, from the Go half.
+check_daemon_kill_resume() {
+	relay "daemon kill/resume" "$daemon_rounds" "$faults" daemon -rsh "$rsh" -script scripts/faults/jobitem.js \
+		-dir "$work/daemon" -n "$daemon_rounds" -seed "$seed" ${keep:+-keep}
+}
+
+# full disk for a job: the daemon's state directory on a 2 MiB tmpfs,
+# filled by a job in two ways (two lines each, from the Go half).
+check_job_full_disk() {
+	local mnt=$work/tmpfs
+	if ((EUID != 0)); then
+		echo "SKIP full disk for a job: needs root to mount a tmpfs"
+		return
+	fi
+	mkdir -p "$mnt"
+	if ! mount -t tmpfs -o size=2m,mode=0700 rsh-faults "$mnt" 2>"$work/mount.err"; then
+		echo "SKIP full disk for a job: mounting a tmpfs failed: $(first_line "$work/mount.err")"
+		return
+	fi
+	mounted=$mnt
+	relay "full disk for a job" 4 "$faults" daemon-disk -rsh "$rsh" -script scripts/faults/jobitem.js \
+		-dir "$work/jobdisk" -state "$mnt"
+	if umount "$mnt"; then
+		mounted=""
+	fi
+}
+
+# receive to a full disk: results written to /dev/full stay to receive.
+check_receive_full_disk() {
+	if [[ ! -w /dev/full ]]; then
+		echo "SKIP receive to a full disk: this system has no writable /dev/full"
+		return
+	fi
+	relay "receive to a full disk" 1 "$faults" daemon-devfull -rsh "$rsh" -script scripts/faults/jobitem.js \
+		-dir "$work/devfull"
 }
 
 # memory bomb: the items that allocate without end are found and failed
@@ -225,7 +311,7 @@ check_full_disk() {
 	fi
 }
 
-echo "faults.sh: $rounds kill/resume rounds from seed $seed, then the other checks"
+echo "faults.sh: $rounds kill/resume rounds and $daemon_rounds daemon rounds from seed $seed, then the other checks"
 start=$(now_ms)
 check_kill_resume
 check_memory_bomb
@@ -233,5 +319,8 @@ check_stuck_regexp
 check_source_maps
 check_closed_pipe
 check_full_disk
+check_daemon_kill_resume
+check_job_full_disk
+check_receive_full_disk
 echo "faults.sh: $passed passed, $failed failed in $((($(now_ms) - start) / 1000))s (seed $seed)"
 ((failed == 0))
