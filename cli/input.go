@@ -101,8 +101,14 @@ func formatSize(n int64) string {
 // line, nor of the first CSV column's name.
 const utf8BOM = "\xef\xbb\xbf"
 
-// skipBOM drops a UTF-8 byte-order mark at the start of br.
+// skipBOM drops a UTF-8 byte-order mark at the start of br. It waits for
+// more than the first byte only when that byte can start a mark: a first
+// line shorter than a mark ("1\n") from a slow producer is not held back
+// until more input comes.
 func skipBOM(br *bufio.Reader) {
+	if b, err := br.Peek(1); err != nil || b[0] != utf8BOM[0] {
+		return
+	}
 	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
 		_, _ = br.Discard(len(utf8BOM))
 	}
@@ -349,6 +355,9 @@ func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
 	}
 	switch in.format {
 	case jobInputFormat:
+		if len(line) == 0 {
+			return it, false // a client's keep-alive
+		}
 		return decodeJobLine(in, line), true
 	case "text":
 		return pool.Item{Value: string(line)}, true

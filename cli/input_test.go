@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runspaces/rsh/pool"
 )
@@ -215,4 +216,28 @@ func TestCSVLimits(t *testing.T) {
 	if err := in.err(); err == nil || !strings.Contains(err.Error(), "--max-line limit of 1MiB") {
 		t.Errorf("err = %v; want one naming --max-line", err)
 	}
+}
+
+// A slow producer's first line reaches the run when it is written, even
+// one shorter than a byte-order mark: the input does not wait for more.
+func TestShortFirstLineNotHeldBack(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write([]byte("1\n")) }() // and nothing more, for now
+	got := make(chan pool.Item, 1)
+	go func() {
+		for it := range newInput(pr, nil, "auto").items() {
+			got <- it
+			return
+		}
+	}()
+	select {
+	case it := <-got:
+		if string(it.JSON()) != "1" {
+			t.Errorf("first item %s, want 1", it.JSON())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first line was held back waiting for more input")
+	}
+	pw.Close()
 }

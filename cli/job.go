@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -617,8 +618,8 @@ func jobStart(ctx context.Context, args []string, env Env, usage func(error) int
 	in.maxLine = o.maxLine
 	in.validate = true // invalid lines travel as text, marked
 	pr, pw := io.Pipe()
+	sw := newSendWriter(pw)
 	go func() {
-		bw := bufio.NewWriterSize(pw, inputSendBuffer)
 		var line []byte
 		for it := range in.items() {
 			if it.Err != nil {
@@ -626,18 +627,19 @@ func jobStart(ctx context.Context, args []string, env Env, usage func(error) int
 			} else {
 				line = jobs.AppendItemLine(line[:0], it.JSON())
 			}
-			if _, err := bw.Write(line); err != nil {
+			if _, err := sw.Write(line); err != nil {
 				return // the upload failed; it says why
 			}
 		}
 		if err := in.err(); err != nil {
-			pw.CloseWithError(fmt.Errorf("reading input: %w", err))
+			sw.close(fmt.Errorf("reading input: %w", err))
 			return
 		}
-		pw.CloseWithError(bw.Flush())
+		sw.close(nil)
 	}()
 	err = c.Input(ctx, got, pr)
 	pr.CloseWithError(errors.New("the upload ended"))
+	sw.stop()
 	if err != nil {
 		code := failed(fmt.Errorf("%s: sending its input: %w", got, err))
 		fmt.Fprintf(env.Stderr, "rsh job start: %s runs over the items that arrived, then fails; see 'rsh job get %s'\n", got, got)
@@ -649,6 +651,86 @@ func jobStart(ctx context.Context, args []string, env Env, usage func(error) int
 // inputSendBuffer is how much input a client gathers per write to the
 // daemon.
 const inputSendBuffer = 256 << 10
+
+// sendFlush is how long read items may wait in the client before they are
+// sent: a slow producer's items reach the job within it.
+const sendFlush = 100 * time.Millisecond
+
+// sendKeepAlive is how long a client whose input has nothing new waits
+// before it sends an empty line, which the job skips: the daemon gives up
+// on an upload that sends nothing for minutes (a vanished client), not on
+// a producer that is merely slow.
+const sendKeepAlive = time.Minute
+
+// sendWriter gathers input lines for the daemon and sends them when
+// inputSendBuffer fills, every sendFlush while any wait, and an empty line
+// after sendKeepAlive without any.
+type sendWriter struct {
+	mu       sync.Mutex
+	pw       *io.PipeWriter
+	bw       *bufio.Writer
+	lastSend time.Time
+	err      error
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+func newSendWriter(pw *io.PipeWriter) *sendWriter {
+	s := &sendWriter{pw: pw, bw: bufio.NewWriterSize(pw, inputSendBuffer), lastSend: time.Now(), done: make(chan struct{})}
+	go s.flusher()
+	return s
+}
+
+func (s *sendWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.bw.Write(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
+}
+
+func (s *sendWriter) flusher() {
+	t := time.NewTicker(sendFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		if s.err == nil {
+			if s.bw.Buffered() == 0 && time.Since(s.lastSend) >= sendKeepAlive {
+				_, s.err = s.bw.Write([]byte{'\n'})
+			}
+			if s.err == nil && s.bw.Buffered() > 0 {
+				s.err = s.bw.Flush()
+				s.lastSend = time.Now()
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// close sends what is left and ends the upload, with cause as its error
+// if set.
+func (s *sendWriter) close(cause error) {
+	s.stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cause == nil && s.err == nil {
+		cause = s.bw.Flush()
+	}
+	s.pw.CloseWithError(cause)
+}
+
+// stop ends the flusher.
+func (s *sendWriter) stop() { s.stopOnce.Do(func() { close(s.done) }) }
 
 // jobSpec builds the job from `rsh job start` flags: the script's source,
 // the initial state with every path made absolute, the run options, and

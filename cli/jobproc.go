@@ -125,6 +125,7 @@ func jobProcess(dir string) int {
 	}
 
 	var total int
+	follow, _ := stdin.(*followInput)
 	hooks := &runHooks{
 		resumeAll: true,
 		resumed: func(done, failed int) {
@@ -145,8 +146,9 @@ func jobProcess(dir string) int {
 						return
 					}
 				}
-				if total == 0 {
-					// No items: the script runs once, with null.
+				if total == 0 && (follow == nil || follow.endErr == "") {
+					// No items: the script runs once, with null (not when
+					// the input was cut short before any item arrived).
 					total = 1
 					rep.update(func(r *jobs.Report) { r.Total = total })
 					yield(pool.Item{Value: json.RawMessage("null"), Input: json.RawMessage("null")})
@@ -311,7 +313,8 @@ type followInput struct {
 	f       *os.File
 	endPath string
 	off     int64
-	end     int64 // -1 until input.end is there
+	end     int64  // -1 until input.end is there
+	endErr  string // why the input is incomplete, from input.end
 }
 
 func (r *followInput) Read(p []byte) (int, error) {
@@ -334,7 +337,7 @@ func (r *followInput) Read(p []byte) (int, error) {
 			var end jobs.InputEnd
 			data, err := os.ReadFile(r.endPath)
 			if err == nil && json.Unmarshal(data, &end) == nil {
-				r.end = end.Size
+				r.end, r.endErr = end.Size, end.Error
 				continue
 			}
 		} else {

@@ -182,7 +182,8 @@ type Info struct {
 	// DurationMs is from start to end, or to now while it runs.
 	DurationMs float64 `json:"durationMs"`
 	// Done of Total items have a result; Failed of them did not succeed.
-	// Total is -1 until the whole input has been read.
+	// Total is -1 until the whole input has been read. With a batch size
+	// (Spec.BatchSize) these count batches, as the job log does.
 	Done      int `json:"done"`
 	Total     int `json:"total"`
 	Succeeded int `json:"succeeded"`

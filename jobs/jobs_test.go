@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -504,6 +505,23 @@ func TestInputCutOff(t *testing.T) {
 	}
 	rs, _ := results(t, m, name, 0)
 	checkOnce(t, rs, 3)
+}
+
+// An input cut off before any item arrived runs nothing: not even the one
+// run with null that a job with an empty input gets.
+func TestInputCutBeforeAnyItem(t *testing.T) {
+	m := newManager(t, jobs.Options{})
+	name := start(t, m, jobs.Spec{Name: "cut0", Script: `(n) => "ran with " + n`, Input: true})
+	if _, err := m.Input(context.Background(), name, iotest.ErrReader(errors.New("the client went away"))); err == nil {
+		t.Error("Input of a failing reader succeeded")
+	}
+	info := waitJob(t, m, name)
+	if info.State != jobs.Failed || !strings.Contains(info.Reason, "0 items") {
+		t.Fatalf("%+v, want Failed naming its 0 items", info)
+	}
+	if rs, _ := results(t, m, name, 0); len(rs) != 0 {
+		t.Errorf("%d results, want none: %+v", len(rs), rs)
+	}
 }
 
 // With MaxJobs 1 the jobs after the first wait as NotStarted, numbered in
