@@ -29,6 +29,10 @@ const (
 	// MemoryLimit: the item's worker process passed its memory limit, and
 	// run again alone in a new worker it passed it again.
 	MemoryLimit Status = "MemoryLimit"
+	// Abandoned: the item was delivered to workers of a shared queue as
+	// often as the queue allows and never got a result (it killed its
+	// worker each time); it was set aside, and this is its result.
+	Abandoned Status = "Abandoned"
 )
 
 // ErrorInfo describes an exception: its message and JavaScript stack.

@@ -188,7 +188,7 @@ func (d *binReader) uint64() uint64 {
 // status returns the Status named by b, without allocating for the known
 // ones.
 func status(b []byte) Status {
-	for _, s := range [...]Status{Success, Error, Exception, Timeout, Stopped, InvalidInput, MemoryLimit} {
+	for _, s := range [...]Status{Success, Error, Exception, Timeout, Stopped, InvalidInput, MemoryLimit, Abandoned} {
 		if string(b) == string(s) {
 			return s
 		}
