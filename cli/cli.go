@@ -64,6 +64,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return serveCommand(ctx, args[1:], env)
 	case "job":
 		return jobCommand(ctx, args[1:], env)
+	case "queue":
+		return queueCommand(ctx, args[1:], env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "rsh %s\n", version())
 		return ExitOK
@@ -78,6 +80,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 				return ExitOK
 			case "job":
 				fmt.Fprint(env.Stdout, jobUsage)
+				return ExitOK
+			case "queue":
+				fmt.Fprint(env.Stdout, queueUsage)
 				return ExitOK
 			case "version", "help":
 				fmt.Fprint(env.Stdout, mainUsage)
@@ -111,6 +116,9 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		return ExitOK
 	}
 	o.warn(env.Stderr)
+	if o.from != "" {
+		return runQueue(ctx, o, env)
+	}
 	return runWith(ctx, o, env, nil)
 }
 
@@ -128,6 +136,13 @@ type runHooks struct {
 	// claimed is told, after each write to the job log, where the output
 	// file ended and how many items (and failed ones) the write claimed.
 	claimed func(outputEnd int64, items, failed int)
+	// source, when set, gives the items instead of the input files (a
+	// shared queue's); sink then takes every result instead of stdout.
+	source iter.Seq[pool.Item]
+	sink   func(*vm.Result)
+	// drained is told when the run starts draining (a first signal,
+	// --halt): a source stops taking new items.
+	drained func()
 	// ended is told why the run stopped early, if it did: it could not
 	// start (setup: the script did not compile or initialise), the output
 	// or job log could not be written (out), or the input could not be
@@ -229,7 +244,14 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	defer cancel()
 	drain := make(chan struct{})
 	var drainOnce sync.Once
-	startDrain := func() { drainOnce.Do(func() { close(drain) }) }
+	startDrain := func() {
+		drainOnce.Do(func() {
+			close(drain)
+			if hooks.drained != nil {
+				hooks.drained()
+			}
+		})
+	}
 	var interrupted atomic.Bool
 	if env.Signals != nil {
 		go func() {
@@ -283,7 +305,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	in := newInput(env.Stdin, o.files, o.in)
 	in.maxLine = o.maxLine
 	in.validate = o.batchSize > 1
-	if env.StdinIsTerminal && in.readsStdin() {
+	if env.StdinIsTerminal && in.readsStdin() && hooks.source == nil {
 		fmt.Fprintln(env.Stderr, "rsh: reading items from the terminal, one per line; end with Ctrl-D")
 	}
 	var bar *progress
@@ -308,6 +330,9 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	defer out.close()
 
 	items := in.items()
+	if hooks.source != nil {
+		items = hooks.source
+	}
 	if o.batchSize > 1 {
 		items = batched(items, o.batchSize)
 	}
@@ -346,7 +371,11 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	counts := newSummary()
 	for res := range p.Run(ctx, items, runOpts...) {
 		counts.add(res)
-		out.result(res)
+		if hooks.sink != nil {
+			hooks.sink(res)
+		} else {
+			out.result(res)
+		}
 		if bar != nil {
 			status := ""
 			if n := len(res.Progress); n > 0 {

@@ -9,6 +9,7 @@ Commands:
   run        run a script over items from files or stdin
   serve      run the job daemon (background jobs)
   job        start, list, wait for, receive, stop and remove background jobs
+  queue      a work queue on NATS JetStream shared by workers on many machines
   version    print the version
   help       show help for a command: rsh help run
 
@@ -137,6 +138,27 @@ Limits per item (an item that crosses one ends as an Exception; 0: none):
       --max-timers N        most timers an item has pending at once
                             (default 10000)
 
+A shared queue on NATS JetStream (see 'rsh help queue'):
+      --from URL            take items from the queue at URL
+                            (nats://HOST:PORT/NAME), shared with any number
+                            of other workers, instead of FILEs or stdin
+      --to URL              store each result there (nats://HOST:PORT/NAME);
+                            an item is acknowledged only once its result is
+                            stored, and a result is stored once however often
+                            its item is delivered
+      --pull N              items fetched per request (default: a size that
+                            suits the throttle)
+      --consumer NAME       the queue's consumer the workers share (default
+                            rsh)
+      --max-deliver N       deliveries before an item that kills its workers
+                            is set aside with status Abandoned (default 5)
+      --ack-wait D          how long the queue waits on a silent worker
+                            before it hands its items to another (default 30s)
+      --nats-creds, --nats-nkey, --nats-token-file, --nats-ca, --nats-cert,
+      --nats-key FILE       credentials and TLS, as for 'rsh queue'
+  The first Ctrl-C lets running items finish within --grace, stores their
+  results and hands back the items fetched but not started.
+
 Permissions (everything is denied unless allowed):
       --allow-net[=HOST,...]    network; HOST is a name, IP, CIDR or HOST:PORT
       --allow-read[=PATH,...]   reading files under PATHs
@@ -149,7 +171,8 @@ Permissions (everything is denied unless allowed):
 
 Statuses of an item: Success, Error (writeError was called), Exception (it
 threw), Timeout, Stopped (the run was interrupted), InvalidInput, MemoryLimit
-(its worker passed --max-memory).
+(its worker passed --max-memory), Abandoned (a shared queue gave up on it
+after --max-deliver deliveries that each ended in its worker's death).
 
 Exit status: 0 every item succeeded, 1 some item did not (or --halt
 stopped the run, or the output, job log or summary could not be written),

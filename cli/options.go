@@ -104,6 +104,14 @@ type runOptions struct {
 	maxMessages     int
 	maxTimers       int
 
+	// A shared queue (--from, --to).
+	from, to   string
+	nats       natsFlags
+	consumer   string
+	pull       int
+	maxDeliver int
+	ackWait    time.Duration
+
 	state vm.InitialState // built by validate
 
 	// source, when set, is the script's text, read before (a job's, sent
@@ -161,8 +169,26 @@ func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs.IntVar(&o.maxOutputValues, "max-output-values", vm.DefaultMaxOutputValues, "")
 	fs.IntVar(&o.maxMessages, "max-messages", vm.DefaultMaxMessages, "")
 	fs.IntVar(&o.maxTimers, "max-timers", vm.DefaultMaxTimers, "")
+	fs.StringVar(&o.from, "from", "", "")
+	fs.StringVar(&o.to, "to", "", "")
+	o.nats.add(fs)
+	fs.StringVar(&o.consumer, "consumer", "rsh", "")
+	fs.IntVar(&o.pull, "pull", 0, "")
+	fs.IntVar(&o.maxDeliver, "max-deliver", defaultMaxDeliver, "")
+	fs.DurationVar(&o.ackWait, "ack-wait", defaultAckWait, "")
 	return fs
 }
+
+// defaultMaxDeliver is how often a shared queue hands out an item before
+// it gives up on it (Abandoned): a worker's death costs an item one
+// delivery, so five survive four crashes of other items' making.
+const defaultMaxDeliver = 5
+
+// defaultAckWait is how long a shared queue waits for a worker's word on
+// an item before it gives the item to another: a worker that lives says
+// "in progress" well within it, so only a dead one loses its items, and
+// they come back within half a minute.
+const defaultAckWait = 30 * time.Second
 
 // parseRun parses the arguments of `rsh run` and validates them.
 func parseRun(args []string) (*runOptions, error) {
@@ -251,6 +277,9 @@ func (o *runOptions) validate() error {
 		return usagef("--resume and --resume-failed cannot be used together")
 	}
 	if err := o.validateContainment(); err != nil {
+		return err
+	}
+	if err := o.validateQueue(); err != nil {
 		return err
 	}
 	maxLine, err := parseSize(o.maxLineSpec)
@@ -518,3 +547,27 @@ func (b *byteSize) Set(s string) error {
 func (b *byteSize) String() string { return formatSize(int64(*b)) }
 
 func (b *byteSize) Type() string { return "size" }
+
+// validateQueue checks --from, --to and the queue's flags.
+func (o *runOptions) validateQueue() error {
+	if o.from == "" && o.to == "" {
+		return nil
+	}
+	switch {
+	case o.from == "" || o.to == "":
+		return usagef("--from and --to go together: items come from one queue and their results go to another")
+	case len(o.files) > 0:
+		return usagef("--from reads items from the queue: no input FILEs")
+	case o.joblog != "":
+		return usagef("--from and --joblog: the queue keeps track of what is done; drop --joblog")
+	case o.batchSize > 1:
+		return usagef("--from and --batch-size cannot be used together")
+	case o.pull < 0:
+		return usagef("--pull %d: must not be negative", o.pull)
+	case o.maxDeliver < 1:
+		return usagef("--max-deliver %d: must be at least 1", o.maxDeliver)
+	case o.ackWait < time.Second:
+		return usagef("--ack-wait %s: must be at least 1s", o.ackWait)
+	}
+	return nil
+}

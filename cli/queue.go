@@ -1,0 +1,408 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/runspaces/rsh/queue"
+	"github.com/runspaces/rsh/vm"
+)
+
+const queueUsageLine = `usage: rsh queue put|get|stat|serve [flags] URL [args]`
+
+const queueUsage = queueUsageLine + `
+
+A shared work queue on NATS JetStream: enqueue items once, run them on any
+number of machines with 'rsh run --from URL --to URL', and collect the
+results. Every item gets exactly one result, however many workers die on
+the way. URL is nats://[USER:PASS@|TOKEN@]HOST:PORT/NAME (or tls://...):
+NAME names the queue (a JetStream stream) or the results.
+
+  rsh queue put URL [FILE...] [--in FORMAT] [--source ID]
+                      enqueue the items of the FILEs (or stdin), one per
+                      line, read as 'rsh run' reads them. Each message is
+                      named by its source (ID, default: the file's absolute
+                      path, or "stdin") and position, so the same put run
+                      twice enqueues nothing twice.
+  rsh queue get URL [-f] [--out values|json|records]
+                      print the results stored under URL (the --to of the
+                      workers); -f/--follow waits for more, like tail -f
+  rsh queue stat URL [--results NAME] [--json]
+                      how the queue stands: items waiting, in flight,
+                      redelivered, done, dead-lettered
+  rsh queue serve [--store DIR] [--listen HOST:PORT]
+                      run a single-node NATS server with JetStream in this
+                      process, to try the queue on one machine (default
+                      127.0.0.1:4222, store ./rsh-queue); production points at
+                      a NATS cluster instead
+
+A worker:
+  rsh run job.js --from nats://HOST:4222/JOB --to nats://HOST:4222/JOB_RESULTS
+
+Credentials (for every command, and for rsh run --from/--to):
+      --nats-creds FILE     a NATS credentials file (JWT and nkey seed)
+      --nats-nkey FILE      a file holding an nkey seed
+      --nats-token-file FILE a file holding a token (or $RSH_NATS_TOKEN);
+                            a token or password in the URL works too but
+                            shows in the process list
+      --nats-ca FILE        the CA certificate that signed the server's
+      --nats-cert FILE, --nats-key FILE
+                            a client certificate and its key (mutual TLS)
+Nothing secret is ever printed: URLs are shown without their credentials.
+`
+
+// natsFlags are the connection flags shared by rsh run and rsh queue.
+type natsFlags struct {
+	creds, nkey, tokenFile, ca, cert, key string
+}
+
+func (n *natsFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&n.creds, "nats-creds", "", "")
+	fs.StringVar(&n.nkey, "nats-nkey", "", "")
+	fs.StringVar(&n.tokenFile, "nats-token-file", "", "")
+	fs.StringVar(&n.ca, "nats-ca", "", "")
+	fs.StringVar(&n.cert, "nats-cert", "", "")
+	fs.StringVar(&n.key, "nats-key", "", "")
+}
+
+// options makes the connection options, reading the token file.
+func (n *natsFlags) options(logf func(string, ...any)) (queue.ConnOptions, error) {
+	o := queue.ConnOptions{CredsFile: n.creds, NKeyFile: n.nkey, TLSCA: n.ca, TLSCert: n.cert, TLSKey: n.key, Name: "rsh", Logf: logf}
+	switch {
+	case n.tokenFile != "":
+		data, err := os.ReadFile(n.tokenFile)
+		if err != nil {
+			return o, fmt.Errorf("--nats-token-file: %w", err)
+		}
+		o.Token = strings.TrimSpace(string(data))
+		if o.Token == "" {
+			return o, fmt.Errorf("--nats-token-file %s is empty", n.tokenFile)
+		}
+	case os.Getenv("RSH_NATS_TOKEN") != "":
+		o.Token = os.Getenv("RSH_NATS_TOKEN")
+	}
+	if (n.cert == "") != (n.key == "") {
+		return o, errors.New("--nats-cert and --nats-key go together")
+	}
+	return o, nil
+}
+
+// connect parses url and connects, with messages on stderr.
+func (n *natsFlags) connect(ctx context.Context, url string, stderr io.Writer) (*queue.Conn, queue.Target, error) {
+	t, err := queue.ParseURL(url)
+	if err != nil {
+		return nil, t, err
+	}
+	var mu sync.Mutex
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stderr, "rsh: "+format+"\n", args...)
+	}
+	o, err := n.options(logf)
+	if err != nil {
+		return nil, t, err
+	}
+	c, err := queue.Connect(ctx, t, o)
+	return c, t, err
+}
+
+func queueCommand(ctx context.Context, args []string, env Env) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(env.Stdout, queueUsage)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	verb, args := args[0], args[1:]
+	usage := func(err error) int {
+		fmt.Fprintf(env.Stderr, "rsh queue %s: %v\n%s\nRun 'rsh help queue' for details.\n", verb, err, queueUsageLine)
+		return ExitUsage
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	interrupted := make(chan struct{})
+	if env.Signals != nil {
+		go func() {
+			select {
+			case <-env.Signals:
+				close(interrupted)
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	failed := func(err error) int {
+		select {
+		case <-interrupted:
+			fmt.Fprintf(env.Stderr, "rsh queue %s: interrupted\n", verb)
+			return ExitInterrupted
+		default:
+		}
+		fmt.Fprintf(env.Stderr, "rsh queue %s: %v\n", verb, err)
+		return ExitItemsFailed
+	}
+
+	fs := pflag.NewFlagSet("queue "+verb, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		help, follow, asJSON bool
+		nf                   natsFlags
+		in, source, outMode  string
+		results, store       string
+		listen               string
+		maxLineSpec          string
+	)
+	fs.BoolVarP(&help, "help", "h", false, "")
+	switch verb {
+	case "put":
+		fs.StringVar(&in, "in", "auto", "")
+		fs.StringVar(&source, "source", "", "")
+		fs.StringVar(&maxLineSpec, "max-line", formatSize(defaultMaxLine), "")
+	case "get":
+		fs.BoolVarP(&follow, "follow", "f", false, "")
+		fs.StringVar(&outMode, "out", "values", "")
+	case "stat":
+		fs.StringVar(&results, "results", "", "")
+		fs.BoolVar(&asJSON, "json", false, "")
+	case "serve":
+		fs.StringVar(&store, "store", "rsh-queue", "")
+		fs.StringVar(&listen, "listen", "127.0.0.1:4222", "")
+	default:
+		fmt.Fprintf(env.Stderr, "rsh queue %s: unknown command\n%s\n", verb, queueUsageLine)
+		return ExitUsage
+	}
+	if verb != "serve" {
+		nf.add(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return usage(err)
+	}
+	if help {
+		fmt.Fprint(env.Stdout, queueUsage)
+		return ExitOK
+	}
+	rest := fs.Args()
+	if verb == "serve" {
+		if len(rest) != 0 {
+			return usage(fmt.Errorf("unexpected argument %q", rest[0]))
+		}
+		return queueServe(ctx, store, listen, env, usage, failed)
+	}
+	if len(rest) == 0 {
+		return usage(errors.New("give the queue's URL, nats://HOST:PORT/NAME"))
+	}
+	url, files := rest[0], rest[1:]
+	if verb != "put" && len(files) > 0 {
+		return usage(fmt.Errorf("unexpected argument %q", files[0]))
+	}
+	switch in {
+	case "", "auto", "text", "json", "csv":
+	default:
+		return usage(fmt.Errorf("--in %q: want auto, text, json or csv", in))
+	}
+	switch outMode {
+	case "", "values", "json", "records":
+	default:
+		return usage(fmt.Errorf("--out %q: want values, json or records", outMode))
+	}
+	if _, err := queue.ParseURL(url); err != nil {
+		return usage(err)
+	}
+	c, t, err := nf.connect(ctx, url, env.Stderr)
+	if err != nil {
+		return failed(err)
+	}
+	defer c.Close()
+
+	switch verb {
+	case "put":
+		maxLine, err := parseSize(maxLineSpec)
+		if err != nil || maxLine < 1 || maxLine > maxMaxLine {
+			return usage(fmt.Errorf("--max-line %s: want a size from 1B to %s", maxLineSpec, formatSize(maxMaxLine)))
+		}
+		if source == "" {
+			source = putSource(files)
+		}
+		input := newInput(env.Stdin, files, in)
+		input.maxLine = int(maxLine)
+		input.validate = true
+		st, err := c.Put(ctx, t.Stream, source, input.items())
+		if rerr := input.err(); rerr != nil && err == nil {
+			err = fmt.Errorf("reading input: %w", rerr)
+		}
+		fmt.Fprintf(env.Stderr, "rsh queue put: %s: %d items enqueued, %d already there\n", t, st.Enqueued, st.Duplicates)
+		if err != nil {
+			return failed(err)
+		}
+	case "get":
+		out := newOutput(env, &runOptions{out: outMode}, nil, nil, nil)
+		code := ExitOK
+		err := c.Results(ctx, t.Stream, follow, func(record []byte) error {
+			r := &vm.Result{}
+			if err := json.Unmarshal(record, r); err != nil {
+				return fmt.Errorf("a record in %s is not JSON: %w", t, err)
+			}
+			out.result(r)
+			if r.Status != vm.Success {
+				code = ExitItemsFailed
+			}
+			out.flush()
+			return out.err()
+		})
+		if cerr := out.close(); err == nil {
+			err = cerr
+		}
+		if errors.Is(err, syscall.EPIPE) {
+			return ExitBrokenPipe
+		}
+		if err != nil {
+			return failed(err)
+		}
+		return code
+	case "stat":
+		if results == "" {
+			results = t.Stream + "_RESULTS"
+		}
+		st, err := c.Stat(ctx, t.Stream, results)
+		if err != nil {
+			return failed(err)
+		}
+		if asJSON {
+			return printJSON(env, st)
+		}
+		fmt.Fprintf(env.Stdout, "%s: %d waiting, %d in flight, %d redelivered, %d done, %d dead-lettered\n",
+			t, st.Pending, st.InFlight, st.Redelivered, st.Done, st.DeadLettered)
+	}
+	return ExitOK
+}
+
+// putSource names what a put reads, for its messages' ids: the files'
+// absolute paths, or stdin.
+func putSource(files []string) string {
+	if len(files) == 0 {
+		return "stdin"
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		if abs, err := filepath.Abs(f); err == nil && f != "-" {
+			f = abs
+		}
+		names[i] = f
+	}
+	return strings.Join(names, "\x00")
+}
+
+func queueServe(ctx context.Context, store, listen string, env Env, usage, failed func(error) int) int {
+	host, port, err := splitHostPort(listen)
+	if err != nil {
+		return usage(fmt.Errorf("--listen %s: %w", listen, err))
+	}
+	srv, err := queue.Serve(queue.ServeOptions{StoreDir: store, Host: host, Port: port})
+	if err != nil {
+		return failed(err)
+	}
+	defer srv.Shutdown()
+	fmt.Fprintf(env.Stderr, "rsh queue serve: NATS with JetStream at %s, stored in %s; Ctrl-C stops it\n", srv.URL(), store)
+	<-ctx.Done()
+	fmt.Fprintln(env.Stderr, "rsh queue serve: stopping")
+	return ExitOK
+}
+
+// runQueue is `rsh run --from URL --to URL`: items from the shared queue,
+// results to the results stream, each input acknowledged once its result
+// is stored.
+func runQueue(ctx context.Context, o *runOptions, env Env) int {
+	fail := func(err error) int {
+		fmt.Fprintf(env.Stderr, "rsh: %v\n", err)
+		return ExitItemsFailed
+	}
+	from, err := queue.ParseURL(o.from)
+	if err != nil {
+		return fail(fmt.Errorf("--from: %w", err))
+	}
+	to, err := queue.ParseURL(o.to)
+	if err != nil {
+		return fail(fmt.Errorf("--to: %w", err))
+	}
+	c, _, err := o.nats.connect(ctx, o.from, env.Stderr)
+	if err != nil {
+		return fail(err)
+	}
+	defer c.Close()
+	if to.Servers != from.Servers {
+		return fail(errors.New("--from and --to must name the same NATS servers"))
+	}
+	work, err := c.Work(ctx, queue.WorkOptions{
+		From:        from.Stream,
+		To:          to.Stream,
+		Consumer:    o.consumer,
+		Batch:       o.pull,
+		MaxInFlight: o.throttle,
+		AckWait:     o.ackWait,
+		MaxDeliver:  o.maxDeliver,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var sinkErr error
+	var once sync.Once
+	hooks := &runHooks{
+		source:  work.Items(),
+		drained: work.Stop,
+		sink: func(res *vm.Result) {
+			if err := work.Done(res); err != nil {
+				once.Do(func() {
+					sinkErr = err
+					fmt.Fprintf(env.Stderr, "rsh: storing results in %s: %v; stopping\n", to, err)
+					work.Stop()
+					cancel()
+				})
+			}
+		},
+	}
+	code := runWith(runCtx, o, env, hooks)
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), queueCloseGrace)
+	defer ccancel()
+	if err := work.Close(cctx); err != nil {
+		fmt.Fprintf(env.Stderr, "rsh: %v\n", err)
+		if code == ExitOK {
+			code = ExitItemsFailed
+		}
+	}
+	if sinkErr != nil && code == ExitOK {
+		code = ExitItemsFailed
+	}
+	return code
+}
+
+// queueCloseGrace bounds how long a stopping worker takes to store its last
+// results and hand back what it held.
+const queueCloseGrace = 10 * time.Second
+
+// splitHostPort splits HOST:PORT with a numeric port.
+func splitHostPort(s string) (string, int, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return "", 0, errors.New("want HOST:PORT")
+	}
+	var port int
+	if _, err := fmt.Sscanf(s[i+1:], "%d", &port); err != nil || port < 0 || port > 65535 {
+		return "", 0, errors.New("want a port from 0 to 65535")
+	}
+	return strings.Trim(s[:i], "[]"), port, nil
+}
