@@ -15,6 +15,7 @@ var layers = map[string][]string{
 	"pool":     {"vm", "builtins"},
 	"worker":   {"pool", "vm", "builtins"},
 	"jobs":     {"pool", "worker", "vm", "builtins"},
+	"queue":    {"pool", "vm", "builtins"},
 }
 
 func TestLayering(t *testing.T) {
