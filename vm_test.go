@@ -61,6 +61,7 @@ func TestScripts(t *testing.T) {
 			"filemode":    cmdFileMode,
 			"waitjob":     cmdWaitJob,
 			"waitdaemon":  cmdWaitDaemon,
+			"waitqueue":   cmdWaitQueue,
 		},
 	})
 }
@@ -270,6 +271,22 @@ func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("the daemon did not come up")
+}
+
+// waitqueue URL waits (up to a minute) until rsh queue stat URL succeeds:
+// the NATS server is up.
+func cmdWaitQueue(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitqueue URL")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if ts.Exec("rsh", "queue", "stat", args[0]) == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("the queue at %s did not come up", args[0])
 }
 
 // waitlines FILE N waits (up to a minute) until FILE has at least N lines.

@@ -154,6 +154,8 @@ A shared queue on NATS JetStream (see 'rsh help queue'):
                             is set aside with status Abandoned (default 5)
       --ack-wait D          how long the queue waits on a silent worker
                             before it hands its items to another (default 30s)
+      --idle-exit D         end (exit 0) once no item has come for D: the
+                            queue ran dry (default: wait for items for ever)
       --nats-creds, --nats-nkey, --nats-token-file, --nats-ca, --nats-cert,
       --nats-key FILE       credentials and TLS, as for 'rsh queue'
   The first Ctrl-C lets running items finish within --grace, stores their

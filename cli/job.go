@@ -89,7 +89,7 @@ const (
 
 // jobRunOnly are the `rsh run` flags a job does not take: the daemon keeps
 // the job log and the output, and receive formats it.
-var jobRunOnly = []string{"from", "to", "consumer", "pull", "max-deliver", "ack-wait", "nats-creds", "nats-nkey", "nats-token-file", "nats-ca", "nats-cert", "nats-key", "joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "grace", "keep-order", "min", "out", "total", "verbose", "quiet"}
+var jobRunOnly = []string{"from", "to", "consumer", "pull", "max-deliver", "ack-wait", "idle-exit", "nats-creds", "nats-nkey", "nats-token-file", "nats-ca", "nats-cert", "nats-key", "joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "grace", "keep-order", "min", "out", "total", "verbose", "quiet"}
 
 // jobConn is where the daemon is, from the flags.
 type jobConn struct{ socket, url, tokenFile string }

@@ -111,6 +111,7 @@ type runOptions struct {
 	pull       int
 	maxDeliver int
 	ackWait    time.Duration
+	idleExit   time.Duration
 
 	state vm.InitialState // built by validate
 
@@ -176,6 +177,7 @@ func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs.IntVar(&o.pull, "pull", 0, "")
 	fs.IntVar(&o.maxDeliver, "max-deliver", defaultMaxDeliver, "")
 	fs.DurationVar(&o.ackWait, "ack-wait", defaultAckWait, "")
+	fs.DurationVar(&o.idleExit, "idle-exit", 0, "")
 	return fs
 }
 
@@ -551,6 +553,9 @@ func (b *byteSize) Type() string { return "size" }
 // validateQueue checks --from, --to and the queue's flags.
 func (o *runOptions) validateQueue() error {
 	if o.from == "" && o.to == "" {
+		if o.idleExit != 0 {
+			return usagef("--idle-exit is for workers of a queue (--from)")
+		}
 		return nil
 	}
 	switch {
@@ -568,6 +573,8 @@ func (o *runOptions) validateQueue() error {
 		return usagef("--max-deliver %d: must be at least 1", o.maxDeliver)
 	case o.ackWait < time.Second:
 		return usagef("--ack-wait %s: must be at least 1s", o.ackWait)
+	case o.idleExit < 0:
+		return usagef("--idle-exit %s: must not be negative", o.idleExit)
 	}
 	return nil
 }

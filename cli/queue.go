@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/runspaces/rsh/pool"
 	"github.com/runspaces/rsh/queue"
 	"github.com/runspaces/rsh/vm"
 )
@@ -38,7 +41,7 @@ NAME names the queue (a JetStream stream) or the results.
   rsh queue get URL [-f] [--out values|json|records]
                       print the results stored under URL (the --to of the
                       workers); -f/--follow waits for more, like tail -f
-  rsh queue stat URL [--results NAME] [--json]
+  rsh queue stat URL [--results NAME] [--consumer NAME] [--json]
                       how the queue stands: items waiting, in flight,
                       redelivered, done, dead-lettered
   rsh queue serve [--store DIR] [--listen HOST:PORT]
@@ -162,6 +165,7 @@ func queueCommand(ctx context.Context, args []string, env Env) int {
 		nf                   natsFlags
 		in, source, outMode  string
 		results, store       string
+		consumer             string
 		listen               string
 		maxLineSpec          string
 	)
@@ -176,6 +180,7 @@ func queueCommand(ctx context.Context, args []string, env Env) int {
 		fs.StringVar(&outMode, "out", "values", "")
 	case "stat":
 		fs.StringVar(&results, "results", "", "")
+		fs.StringVar(&consumer, "consumer", "", "")
 		fs.BoolVar(&asJSON, "json", false, "")
 	case "serve":
 		fs.StringVar(&store, "store", "rsh-queue", "")
@@ -243,7 +248,7 @@ func queueCommand(ctx context.Context, args []string, env Env) int {
 		if rerr := input.err(); rerr != nil && err == nil {
 			err = fmt.Errorf("reading input: %w", rerr)
 		}
-		fmt.Fprintf(env.Stderr, "rsh queue put: %s: %d items enqueued, %d already there\n", t, st.Enqueued, st.Duplicates)
+		fmt.Fprintf(env.Stderr, "rsh queue put: %s: %d items sent, %d of them already there\n", t, st.Items, st.Duplicates)
 		if err != nil {
 			return failed(err)
 		}
@@ -276,15 +281,15 @@ func queueCommand(ctx context.Context, args []string, env Env) int {
 		if results == "" {
 			results = t.Stream + "_RESULTS"
 		}
-		st, err := c.Stat(ctx, t.Stream, results)
+		st, err := c.Stat(ctx, t.Stream, results, consumer)
 		if err != nil {
 			return failed(err)
 		}
 		if asJSON {
 			return printJSON(env, st)
 		}
-		fmt.Fprintf(env.Stdout, "%s: %d waiting, %d in flight, %d redelivered, %d done, %d dead-lettered\n",
-			t, st.Pending, st.InFlight, st.Redelivered, st.Done, st.DeadLettered)
+		fmt.Fprintf(env.Stdout, "%s: %d waiting, %d in flight (%d redelivered), %d done, %d dead-lettered\n",
+			t, st.Pending, st.InFlight, st.Redelivered, st.Done, st.Dead)
 	}
 	return ExitOK
 }
@@ -342,7 +347,7 @@ func runQueue(ctx context.Context, o *runOptions, env Env) int {
 		return fail(err)
 	}
 	defer c.Close()
-	if to.Servers != from.Servers {
+	if !slices.Equal(to.Servers, from.Servers) {
 		return fail(errors.New("--from and --to must name the same NATS servers"))
 	}
 	work, err := c.Work(ctx, queue.WorkOptions{
@@ -361,10 +366,13 @@ func runQueue(ctx context.Context, o *runOptions, env Env) int {
 	defer cancel()
 	var sinkErr error
 	var once sync.Once
+	idle := newIdleWatch(o.idleExit, work.Stop)
+	defer idle.stop()
 	hooks := &runHooks{
-		source:  work.Items(),
+		source:  idle.items(work.Items()),
 		drained: work.Stop,
 		sink: func(res *vm.Result) {
+			idle.done()
 			if err := work.Done(res); err != nil {
 				once.Do(func() {
 					sinkErr = err
@@ -389,6 +397,69 @@ func runQueue(ctx context.Context, o *runOptions, env Env) int {
 	}
 	return code
 }
+
+// idleWatch ends a worker (--idle-exit) once it has held no item for a
+// while: the queue has run dry.
+type idleWatch struct {
+	mu       sync.Mutex
+	held     int       // items yielded without a result yet
+	since    time.Time // when held last became 0
+	quit     chan struct{}
+	stopOnce sync.Once
+}
+
+// idlePoll is how often an idle worker checks whether it has waited long
+// enough.
+const idlePoll = 100 * time.Millisecond
+
+func newIdleWatch(after time.Duration, stop func()) *idleWatch {
+	w := &idleWatch{since: time.Now(), quit: make(chan struct{})}
+	if after <= 0 {
+		return w
+	}
+	go func() {
+		t := time.NewTicker(idlePoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.quit:
+				return
+			case <-t.C:
+			}
+			w.mu.Lock()
+			idle := w.held == 0 && time.Since(w.since) >= after
+			w.mu.Unlock()
+			if idle {
+				stop()
+				return
+			}
+		}
+	}()
+	return w
+}
+
+func (w *idleWatch) items(seq iter.Seq[pool.Item]) iter.Seq[pool.Item] {
+	return func(yield func(pool.Item) bool) {
+		for it := range seq {
+			w.mu.Lock()
+			w.held++
+			w.mu.Unlock()
+			if !yield(it) {
+				return
+			}
+		}
+	}
+}
+
+func (w *idleWatch) done() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.held--; w.held <= 0 {
+		w.held, w.since = 0, time.Now()
+	}
+}
+
+func (w *idleWatch) stop() { w.stopOnce.Do(func() { close(w.quit) }) }
 
 // queueCloseGrace bounds how long a stopping worker takes to store its last
 // results and hand back what it held.
