@@ -289,7 +289,9 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	var bar *progress
 	if o.progress || !o.progressSet && env.StderrIsTerminal {
 		total := o.total
-		if total == 0 {
+		if total == 0 && o.shard.count > 0 {
+			total = -1 // the shard's share of the input is not known until it is read
+		} else if total == 0 {
 			total = in.count()
 		}
 		bar = newProgress(env.Stderr, total)
@@ -308,6 +310,9 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	defer out.close()
 
 	items := in.items()
+	if o.shard.count > 0 {
+		items = o.shard.filter(items) // before batches: see shard.go
+	}
 	if o.batchSize > 1 {
 		items = batched(items, o.batchSize)
 	}
