@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
@@ -311,5 +312,32 @@ func TestShardSeqsSurviveBatchesAndResume(t *testing.T) {
 	}
 	if !slices.Equal(resumed, kept[1:]) || skipped.Load() != 1 {
 		t.Errorf("resumed %v (skipped %d), want %v (skipped 1)", resumed, skipped.Load(), kept[1:])
+	}
+}
+
+// A shard the environment does not give, or gives wrongly, is a usage
+// error: exit code 2, before anything runs.
+func TestShardExitCodes(t *testing.T) {
+	for _, name := range []string{envRSHShard, envK8sIndex, envSlurmID, envSlurmMin, envSlurmMax, envSlurmStep, envSlurmCount, envParallelSeq} {
+		t.Setenv(name, "") // empty: unset, whatever runs the test
+	}
+	run := func(args ...string) (int, string, string) {
+		var out, errOut strings.Builder
+		code := Main(context.Background(), append([]string{"run", "-e", "x => x", "-k"}, args...),
+			Env{Stdin: strings.NewReader("1\n2\n3\n4\n5\n6\n"), Stdout: &out, Stderr: &errOut})
+		return code, out.String(), errOut.String()
+	}
+	if code, out, stderr := run("--shard", "auto/3"); code != ExitUsage || out != "" || !strings.Contains(stderr, "no shard index in the environment") {
+		t.Errorf("no index: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	t.Setenv(envK8sIndex, "3")
+	if code, out, stderr := run("--shard", "auto/3"); code != ExitUsage || out != "" || !strings.Contains(stderr, "JOB_COMPLETION_INDEX=3") {
+		t.Errorf("index 3 of 3: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	t.Setenv(envK8sIndex, "0")
+	code, out, stderr := run("--shard", "auto/3")
+	// 1..6 fall in shards 1 2 0 0 2 2 of 3 (TestShardOfKnownAnswers).
+	if code != ExitOK || out != "3\n4\n" {
+		t.Errorf("shard 0 of 3 of 1..6: exit %d, stdout %q, stderr %q; want 3 and 4", code, out, stderr)
 	}
 }
