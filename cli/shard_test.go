@@ -341,3 +341,16 @@ func TestShardExitCodes(t *testing.T) {
 		t.Errorf("shard 0 of 3 of 1..6: exit %d, stdout %q, stderr %q; want 3 and 4", code, out, stderr)
 	}
 }
+
+// A shard is a range of hash values: shard i of N is shards 2i and 2i+1
+// of 2N, so a slow shard can be split in two (README).
+func TestShardSplitsInTwo(t *testing.T) {
+	for n := range 2000 {
+		key := inputHash(json.RawMessage(strconv.Itoa(n)))
+		for _, count := range []uint64{1, 2, 3, 5, 1000, 1 << 40} {
+			if half, whole := shardOf(key, 2*count)/2, shardOf(key, count); half != whole {
+				t.Fatalf("item %d: shard %d of %d, but shard %d of %d", n, whole, count, shardOf(key, 2*count), 2*count)
+			}
+		}
+	}
+}
