@@ -354,3 +354,31 @@ func TestShardSplitsInTwo(t *testing.T) {
 		}
 	}
 }
+
+// The bar of a shard has no total: the input's count is not the shard's.
+func TestShardProgressHasNoTotal(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "items.txt")
+	var b strings.Builder
+	for n := 1; n <= 300; n++ {
+		b.WriteString(strconv.Itoa(n) + "\n")
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		shard     string
+		wantTotal bool
+	}{{"", true}, {"0/1", false}, {"1/3", false}} {
+		var out, errOut strings.Builder
+		args := []string{"run", "-e", "x => { sleep(1); return x }", "--progress", file}
+		if tc.shard != "" {
+			args = append(args, "--shard", tc.shard)
+		}
+		if code := Main(context.Background(), args, Env{Stdout: &out, Stderr: &errOut}); code != ExitOK {
+			t.Fatalf("--shard %q: exit %d: %s", tc.shard, code, errOut.String())
+		}
+		if got := strings.Contains(errOut.String(), "/300"); got != tc.wantTotal {
+			t.Errorf("--shard %q: a total of 300 on the bar: %v, want %v; stderr:\n%s", tc.shard, got, tc.wantTotal, errOut.String())
+		}
+	}
+}
