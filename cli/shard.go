@@ -50,7 +50,8 @@ func (s shard) String() string {
 // to count (multiply-shift: the high word of key×count), so shard i holds
 // the hashes in [i/count, (i+1)/count). Like key mod count, it gives
 // every shard the same number of hash values to within one, out of
-// 2^64/count; unlike it, it needs no division.
+// 2^64/count; unlike it, it needs no division, and a shard stays a range
+// when count doubles: shard i of N is shards 2i and 2i+1 of 2N.
 func shardOf(key inputKey, count uint64) uint64 {
 	hi, _ := bits.Mul64(binary.BigEndian.Uint64(key[:8]), count)
 	return hi
