@@ -311,7 +311,9 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	var bar *progress
 	if o.progress || !o.progressSet && env.StderrIsTerminal {
 		total := o.total
-		if total == 0 {
+		if total == 0 && o.shard.count > 0 {
+			total = -1 // the shard's share of the input is not known until it is read
+		} else if total == 0 {
 			total = in.count()
 		}
 		bar = newProgress(env.Stderr, total)
@@ -332,6 +334,9 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	items := in.items()
 	if hooks.source != nil {
 		items = hooks.source
+	}
+	if o.shard.count > 0 {
+		items = o.shard.filter(items) // before batches: see shard.go
 	}
 	if o.batchSize > 1 {
 		items = batched(items, o.batchSize)

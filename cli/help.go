@@ -115,6 +115,21 @@ Long runs:
                             may take to finish before they are stopped
                             (default 5s); a second Ctrl-C stops them at once
 
+Several machines (see "Spreading a run over machines" in the README):
+      --shard I/N           run only the items whose input hash falls in
+                            shard I of N (0 to N-1): N runs over the same
+                            input run every item once between them, in any
+                            input order; items keep their seqs in the whole
+                            input, so --joblog and --resume work per shard;
+                            --batch-size batches the shard's own items
+      --shard auto[/N]      take I (and N) from the environment: RSH_SHARD
+                            (I or I/N); JOB_COMPLETION_INDEX (a Kubernetes
+                            Indexed Job: give /N); SLURM_ARRAY_TASK_ID with
+                            _MIN, _MAX, _STEP and _COUNT (a Slurm array
+                            MIN-MAX[:STEP]: I and N); PARALLEL_SEQ (GNU
+                            parallel, from 1: give /N); all that are set
+                            must agree
+
 Containment (goja cannot bound a script's memory; processes can):
       --isolate MODE        none: runspaces are goroutines of this process
                             (default, fastest); process: they live in worker
@@ -189,4 +204,5 @@ Examples:
   rsh run examples/filesizes.js --allow-read=. <<< '"."'
   rsh run -e 'async (u) => { await sleep(100); return u }' -t 100 urls.txt
   rsh run untrusted.js --max-memory 512MiB --timeout 10s items.txt
+  rsh run job.js items.txt --shard 0/3 --joblog job-0.log   # and 1/3, 2/3 elsewhere
 `

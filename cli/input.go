@@ -578,17 +578,19 @@ func displayName(name string) string {
 // batched groups the items of seq into arrays of up to size consecutive
 // items, each passed to the script as one JSON array. An item that could
 // not be decoded is not put in a batch: it ends the batch before it and
-// goes on alone, as an InvalidInput result.
+// goes on alone, as an InvalidInput result. A batch takes the seq of its
+// first item, if it has one.
 func batched(seq iter.Seq[pool.Item], size int) iter.Seq[pool.Item] {
 	return func(yield func(pool.Item) bool) {
 		var buf []byte
 		n := 0
+		var first int64 // the seq of the batch's first item, if it has one (a shard's)
 		flush := func() bool {
 			if n == 0 {
 				return true
 			}
 			raw := json.RawMessage(append(buf, ']'))
-			it := pool.Item{Value: raw, Input: raw, Count: n}
+			it := pool.Item{Value: raw, Input: raw, Count: n, Seq: first}
 			buf, n = nil, 0
 			return yield(it)
 		}
@@ -601,6 +603,7 @@ func batched(seq iter.Seq[pool.Item], size int) iter.Seq[pool.Item] {
 			}
 			if n == 0 {
 				buf = append(make([]byte, 0, 64*size), '[')
+				first = it.Seq
 			} else {
 				buf = append(buf, ',')
 			}

@@ -88,8 +88,9 @@ const (
 )
 
 // jobRunOnly are the `rsh run` flags a job does not take: the daemon keeps
-// the job log and the output, and receive formats it.
-var jobRunOnly = []string{"from", "to", "consumer", "pull", "max-deliver", "ack-wait", "idle-exit", "nats-creds", "nats-nkey", "nats-token-file", "nats-ca", "nats-cert", "nats-key", "joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "grace", "keep-order", "min", "out", "total", "verbose", "quiet"}
+// the job log and the output, and receive formats it; a job runs all of
+// its input (no --shard), and is no worker of a shared queue.
+var jobRunOnly = []string{"from", "to", "consumer", "pull", "max-deliver", "ack-wait", "idle-exit", "nats-creds", "nats-nkey", "nats-token-file", "nats-ca", "nats-cert", "nats-key", "joblog", "resume", "resume-failed", "progress", "summary", "summary-json", "grace", "keep-order", "min", "out", "total", "verbose", "quiet", "shard"}
 
 // jobConn is where the daemon is, from the flags.
 type jobConn struct{ socket, url, tokenFile string }

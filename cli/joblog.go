@@ -647,7 +647,8 @@ func parseJoblogFast(line []byte) (joblogEntry, bool) {
 // filter drops the items the job log says are done and numbers the others
 // with their position in the input (counting the dropped ones), so that a
 // resumed run reports each item under the seq an uninterrupted run would
-// have given it. With onlyFailed false (--resume) it drops the occurrences
+// have given it. An item that has a seq already (a shard's) keeps it, and
+// the items after it are numbered on from there. With onlyFailed false (--resume) it drops the occurrences
 // that succeeded; with onlyFailed true (--resume-failed) it keeps only the
 // occurrences that failed and never succeeded. skipped counts the input
 // records dropped.
@@ -656,6 +657,9 @@ func (l *resumeLog) filter(seq iter.Seq[pool.Item], onlyFailed bool, skipped *at
 		var pos int64 // input records before the item
 		for it := range seq {
 			records := int64(max(it.Count, 1))
+			if it.Seq > 0 {
+				pos = it.Seq - 1 // numbered already (--shard): its place in the whole input
+			}
 			it.Seq = pos + 1
 			pos += records
 			if !l.take(it.JSON(), it.Seq, onlyFailed) {

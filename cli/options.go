@@ -88,6 +88,10 @@ type runOptions struct {
 	maxLineSpec  string
 	maxLine      int // --max-line in bytes, set by validate
 
+	// Several machines.
+	shardSpec string
+	shard     shard // --shard, set by validate (zero: every item)
+
 	// warnings are said on stderr before the run: flags that parsed but
 	// may not mean what was meant.
 	warnings []string
@@ -160,6 +164,7 @@ func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs.DurationVar(&o.retryDelay, "retry-delay", defaultRetryDelay, "")
 	fs.StringVar(&o.haltSpec, "halt", "never", "")
 	fs.DurationVar(&o.grace, "grace", defaultGrace, "")
+	fs.StringVar(&o.shardSpec, "shard", "", "")
 	addAllowFlags(fs, &o.allowNet, &o.allowRead, &o.allowWrit, &o.allowAll)
 	fs.StringVar(&o.isolate, "isolate", "none", "")
 	fs.StringVar(&o.maxMemStr, "max-memory", "", "")
@@ -284,6 +289,11 @@ func (o *runOptions) validate() error {
 	if err := o.validateQueue(); err != nil {
 		return err
 	}
+	sh, err := parseShard(o.shardSpec, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	o.shard = sh
 	maxLine, err := parseSize(o.maxLineSpec)
 	if err != nil || maxLine < 1 || maxLine > maxMaxLine {
 		return usagef("--max-line %s: want a size from 1B to %s, such as 64KiB or 1MiB", o.maxLineSpec, formatSize(maxMaxLine))

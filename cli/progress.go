@@ -43,6 +43,10 @@ func newProgress(w io.Writer, total int64) *progress {
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionThrottle(0), // we throttle: see progressInterval
 		progressbar.OptionSetRenderBlankState(true),
+		// No spinner goroutine of the bar's own for an unknown total
+		// (stdin, --shard): it would draw outside mu, over other writes
+		// to stderr; loop redraws it, turning the spinner each time.
+		progressbar.OptionSetSpinnerChangeInterval(0),
 	)
 	p.wg.Add(1)
 	go p.loop()
