@@ -577,6 +577,8 @@ func (o *runOptions) validateQueue() error {
 		return usagef("--from and --joblog: the queue keeps track of what is done; drop --joblog")
 	case o.batchSize > 1:
 		return usagef("--from and --batch-size cannot be used together")
+	case o.shardSpec != "":
+		return usagef("--from and --shard: the queue spreads the items over its workers; drop --shard")
 	case o.pull < 0:
 		return usagef("--pull %d: must not be negative", o.pull)
 	case o.maxDeliver < 1:
