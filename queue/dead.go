@@ -122,17 +122,24 @@ func (w *Work) abandon(ctx context.Context, seq, deliveries uint64) error {
 	return nil
 }
 
-// sweep moves to the dead letters the items left in the work stream at or
-// below the consumer's acknowledgement floor: every item there was either
-// acknowledged (and is being removed) or given up on. (abandon leaves an
-// item that has a result alone, so one caught between its acknowledgement
-// and its removal comes to no harm.)
+// sweep moves to the dead letters the items left in the work stream that
+// no worker will be given again. The server does not say which those are,
+// but two bounds are safe: every item at or below the consumer's
+// acknowledgement floor, and, when no item is held by any worker (none
+// waits for an acknowledgement, so none will be delivered again), every
+// item already delivered. Every such item was either acknowledged (and is
+// being removed: abandon leaves an item that has a result alone, so one
+// caught between its acknowledgement and its removal comes to no harm) or
+// given up on.
 func (w *Work) sweep(ctx context.Context) error {
 	ci, err := w.cons.Info(ctx)
 	if err != nil {
 		return err
 	}
 	floor := ci.AckFloor.Stream
+	if ci.NumAckPending == 0 {
+		floor = ci.Delivered.Stream
+	}
 	deliveries := uint64(max(ci.Config.MaxDeliver, 0))
 	for seq := uint64(1); seq <= floor; {
 		raw, err := w.work.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(w.opts.From+itemsToken))

@@ -119,7 +119,13 @@ func work(t testing.TB, c *queue.Conn, o queue.WorkOptions) *queue.Work {
 // empty, then closes w.
 func runUntilDone(t testing.TB, c *queue.Conn, w *queue.Work, want uint64, worker int, status func(pool.Item) vm.Status) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	runWithin(t, time.Minute, c, w, want, worker, status)
+}
+
+// runWithin is runUntilDone, failing if it takes longer than d.
+func runWithin(t testing.TB, d time.Duration, c *queue.Conn, w *queue.Work, want uint64, worker int, status func(pool.Item) vm.Status) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {

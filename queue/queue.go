@@ -58,6 +58,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,7 +126,7 @@ func ParseURL(s string) (Target, error) {
 		if err != nil {
 			host, port, err = net.SplitHostPort(net.JoinHostPort(strings.Trim(h, "[]"), DefaultPort))
 		}
-		if err != nil || host == "" || port == "" {
+		if p, perr := strconv.Atoi(port); err != nil || perr != nil || host == "" || p < 1 || p > 65535 {
 			return t, fmt.Errorf("queue: %q: bad server address %q", shown, h)
 		}
 		t.Servers = append(t.Servers, scheme+"://"+net.JoinHostPort(host, port))
@@ -271,7 +272,10 @@ func Connect(ctx context.Context, t Target, o ConnOptions) (*Conn, error) {
 		}),
 		nats.PingInterval(pingInterval),
 		nats.MaxPingsOutstanding(2),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // closed on purpose
+			}
 			if err != nil {
 				logf("queue: disconnected from %s: %v; reconnecting", shown, err)
 			} else {

@@ -70,7 +70,8 @@ type Stats struct {
 	// Pending is the number of items no worker has been given yet.
 	Pending uint64
 	// InFlight is the number of items given to workers and not yet
-	// acknowledged.
+	// acknowledged, including those handed back and waiting to be given
+	// again.
 	InFlight int
 	// Redelivered is how many of those were delivered more than once.
 	Redelivered int

@@ -123,16 +123,17 @@ type Work struct {
 	stop      chan struct{} // closed by Stop
 	stopOnce  sync.Once
 	pulled    chan struct{} // closed when the puller has ended
+	gone      chan struct{} // closed when the connection is closed
 
 	bg        context.Context // for dead-letter moves; cancelled by Close
 	cancelBg  context.CancelFunc
 	loopCtx   context.Context // for the background loops; cancelled by Close first
 	stopLoops context.CancelFunc
-	loops    sync.WaitGroup // heartbeat, sweeper, status watcher
-	handlers sync.WaitGroup // dead-letter moves under way
-	adv      *nats.Subscription
-	status   chan nats.Status
-	unhook   func() bool // stops Stop on ctx's end
+	loops     sync.WaitGroup // heartbeat, sweeper, status watcher
+	handlers  sync.WaitGroup // dead-letter moves under way
+	adv       *nats.Subscription
+	status    chan nats.Status
+	unhook    func() bool // stops Stop on ctx's end
 
 	closeOnce sync.Once
 	closeErr  error
@@ -190,7 +191,7 @@ func (c *Conn) Work(ctx context.Context, o WorkOptions) (*Work, error) {
 	w := &Work{c: c, opts: o, held: map[uint64]*held{},
 		resultPrefix: o.To + resultToken, deadPrefix: o.From + deadSuffix + deadToken,
 		itemsWake: make(chan struct{}, 1), pullWake: make(chan struct{}, 1), sweepWake: make(chan struct{}, 1),
-		stop: make(chan struct{}), pulled: make(chan struct{})}
+		stop: make(chan struct{}), pulled: make(chan struct{}), gone: make(chan struct{})}
 	var err error
 	if w.work, err = c.workStream(ctx, o.From); err != nil {
 		return nil, err
@@ -501,11 +502,21 @@ func (w *Work) pull() {
 		batch, err := w.cons.Fetch(n, jetstream.FetchMaxWait(fetchWait))
 		if err == nil {
 			fresh, suspect := false, false
-			for m := range batch.Messages() {
-				if w.add(m) {
-					suspect = true
-				} else {
-					fresh = true
+			msgs := batch.Messages()
+		take:
+			for {
+				select {
+				case m, ok := <-msgs:
+					if !ok {
+						break take
+					}
+					if w.add(m) {
+						suspect = true
+					} else {
+						fresh = true
+					}
+				case <-w.gone:
+					break take // the pull would only end at its expiry
 				}
 			}
 			careful = suspect || (careful && !fresh)
@@ -652,6 +663,9 @@ func (w *Work) watch() {
 			signal(w.sweepWake)
 		case nats.CLOSED:
 			w.Stop()
+			if !closedChan(w.gone) {
+				close(w.gone)
+			}
 		}
 	}
 }
@@ -674,6 +688,15 @@ func (w *Work) pause(d time.Duration) bool {
 	case <-t.C:
 		return true
 	case <-w.stop:
+		return false
+	}
+}
+
+func closedChan(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
 		return false
 	}
 }
