@@ -54,8 +54,8 @@ type publisher struct {
 
 	wake   chan struct{}    // a message was added to retry
 	closed chan nats.Status // the connection was closed
-	stop chan struct{} // closed by close
-	done chan struct{} // closed when the retry goroutine has ended
+	stop   chan struct{}    // closed by close
+	done   chan struct{}    // closed when the retry goroutine has ended
 }
 
 func newPublisher(c *Conn, window int) (*publisher, error) {

@@ -21,6 +21,8 @@ import (
 // nothing twice. An hour covers a put that is retried or run again by
 // hand; past it, an item enqueued twice still gets one result (the
 // results stream keeps one per item), at the cost of running it twice.
+// The server keeps every id of the window in memory (some 100 bytes
+// each), which bounds how many items a put may enqueue per hour.
 const DuplicateWindow = time.Hour
 
 // Subjects of the streams, after the stream's name.
