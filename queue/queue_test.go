@@ -258,6 +258,18 @@ func TestPoisonItem(t *testing.T) {
 		}
 		_ = w.Close(context.Background())
 	}
+	// Two workers hear the advisory, and move the item once.
+	other := work(t, connect(t, s.URL(), log), opts)
+	otherDone := make(chan struct{})
+	go func() {
+		defer close(otherDone)
+		for it := range other.Items() {
+			if string(it.Input) == "3" {
+				t.Error("item 3 delivered a third time")
+			}
+			_ = other.Done(result(it, vm.Success, 4))
+		}
+	}()
 	w := work(t, c, opts)
 	runUntilDone(t, c, w, 5, 3, func(it pool.Item) vm.Status {
 		if string(it.Input) == "3" {
@@ -265,6 +277,11 @@ func TestPoisonItem(t *testing.T) {
 		}
 		return vm.Success
 	})
+	other.Stop()
+	<-otherDone
+	if err := other.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	recs := records(t, c)
 	oneEach(t, recs, 5)
 	for in, rs := range recs {
@@ -355,7 +372,7 @@ func TestSuspectRunsAlone(t *testing.T) {
 	c := connect(t, s.URL(), log)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	opts := queue.WorkOptions{AckWait: time.Second}
+	opts := queue.WorkOptions{AckWait: 2 * time.Second}
 	put(t, c, 2)
 	c1 := connect(t, s.URL(), log)
 	w1 := work(t, c1, opts)
