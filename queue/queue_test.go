@@ -656,3 +656,48 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// An item that runs longer than AckWait is not given to another worker:
+// its worker keeps sending progress for it.
+func TestSlowItemKept(t *testing.T) {
+	s := serve(t)
+	log := newLog(t)
+	c := connect(t, s.URL(), log)
+	put(t, c, 1)
+	opts := queue.WorkOptions{AckWait: time.Second}
+	w1 := work(t, c, opts)
+	next, stop := iter.Pull(w1.Items())
+	defer stop()
+	it, ok := next()
+	if !ok {
+		t.Fatal("no item")
+	}
+	w2 := work(t, connect(t, s.URL(), log), opts)
+	stolen := make(chan pool.Item, 1)
+	go func() {
+		for it := range w2.Items() {
+			stolen <- it
+		}
+		close(stolen)
+	}()
+	time.Sleep(3 * opts.AckWait) // the item runs for three AckWaits
+	if err := w1.Done(result(it, vm.Success, 1)); err != nil {
+		t.Fatal(err)
+	}
+	w1.Stop()
+	if err := w1.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w2.Stop()
+	for it := range stolen {
+		t.Errorf("item %s was given to the second worker while the first ran it", it.Input)
+	}
+	if err := w2.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recs := records(t, c)
+	oneEach(t, recs, 1)
+	if rs := recs["1"]; len(rs) == 1 && rs[0].Runspace != 1 {
+		t.Errorf("the record is from worker %d, want 1", rs[0].Runspace)
+	}
+}
