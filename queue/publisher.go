@@ -47,18 +47,21 @@ type publisher struct {
 
 	mu      sync.Mutex
 	waiting map[*nats.Msg]published
-	empty   chan struct{} // closed when waiting becomes empty, if made
+	open    int           // publishes whose function has not returned
+	empty   chan struct{} // closed when open drops to 0, if made
 	retry   []*nats.Msg
 	lastLog time.Time
 
-	wake chan struct{} // a message was added to retry
-	stop chan struct{} // closed by close
-	done chan struct{} // closed when the retry goroutine has ended
+	wake   chan struct{}    // a message was added to retry
+	closed chan nats.Status // the connection was closed
+	stop   chan struct{}    // closed by close
+	done   chan struct{}    // closed when the retry goroutine has ended
 }
 
 func newPublisher(c *Conn, window int) (*publisher, error) {
 	p := &publisher{nc: c.nc, logf: c.logf, waiting: map[*nats.Msg]published{},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		closed: c.nc.StatusChanged(nats.CLOSED)}
 	js, err := jetstream.New(c.nc,
 		jetstream.WithPublishAsyncMaxPending(window),
 		jetstream.WithPublishAsyncTimeout(pubAckTimeout),
@@ -67,6 +70,7 @@ func newPublisher(c *Conn, window int) (*publisher, error) {
 		}),
 		jetstream.WithPublishAsyncErrHandler(p.failed))
 	if err != nil {
+		c.nc.RemoveStatusListener(p.closed)
 		return nil, err
 	}
 	p.js = js
@@ -80,9 +84,12 @@ func newPublisher(c *Conn, window int) (*publisher, error) {
 func (p *publisher) publish(m *nats.Msg, done published) error {
 	p.mu.Lock()
 	p.waiting[m] = done
+	p.open++
 	p.mu.Unlock()
 	if err := p.send(m); err != nil {
-		p.forget(m)
+		if p.take(m) != nil {
+			p.ended()
+		}
 		return err
 	}
 	return nil
@@ -137,13 +144,26 @@ func (p *publisher) failed(_ jetstream.JetStream, m *nats.Msg, err error) {
 	}
 }
 
-// retrier sends again the publishes that failed for a passing reason.
+// retrier sends again the publishes that failed for a passing reason,
+// and fails them all when the connection is closed (JetStream's
+// publisher would leave them waiting for ever).
 func (p *publisher) retrier() {
 	defer close(p.done)
 	for {
 		select {
 		case <-p.stop:
 			return
+		case <-p.closed:
+			p.mu.Lock()
+			var all []*nats.Msg
+			for m := range p.waiting {
+				all = append(all, m)
+			}
+			p.mu.Unlock()
+			for _, m := range all {
+				p.finish(m, false, nats.ErrConnectionClosed)
+			}
+			continue
 		case <-p.wake:
 		}
 		if !p.pause(retryPause) {
@@ -183,12 +203,14 @@ func (p *publisher) pause(d time.Duration) bool {
 
 // finish ends m's publish and calls its function.
 func (p *publisher) finish(m *nats.Msg, dup bool, err error) {
-	if done := p.forget(m); done != nil {
+	if done := p.take(m); done != nil {
 		done(dup, err)
+		p.ended()
 	}
 }
 
-func (p *publisher) forget(m *nats.Msg) published {
+// take removes m's function, which only its taker calls.
+func (p *publisher) take(m *nats.Msg) published {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	done, ok := p.waiting[m]
@@ -196,17 +218,27 @@ func (p *publisher) forget(m *nats.Msg) published {
 		return nil
 	}
 	delete(p.waiting, m)
-	if len(p.waiting) == 0 && p.empty != nil {
-		close(p.empty)
-		p.empty = nil
-	}
 	return done
 }
 
-// wait waits until every publish has ended, or ctx is done.
+// ended counts a publish whose function has returned.
+func (p *publisher) ended() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open > 0 {
+		p.open--
+	}
+	if p.open == 0 && p.empty != nil {
+		close(p.empty)
+		p.empty = nil
+	}
+}
+
+// wait waits until every publish has ended and its function returned,
+// or ctx is done.
 func (p *publisher) wait(ctx context.Context) error {
 	p.mu.Lock()
-	if len(p.waiting) == 0 {
+	if p.open == 0 {
 		p.mu.Unlock()
 		return nil
 	}
@@ -223,19 +255,13 @@ func (p *publisher) wait(ctx context.Context) error {
 	}
 }
 
-// pending returns the number of publishes not yet ended.
-func (p *publisher) pending() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.waiting)
-}
-
 // close gives up the publishes not yet ended (their functions are not
 // called) and stops sending again.
 func (p *publisher) close() {
 	p.mu.Lock()
 	p.waiting = map[*nats.Msg]published{}
 	p.retry = nil
+	p.open = 0
 	if p.empty != nil {
 		close(p.empty)
 		p.empty = nil
@@ -247,6 +273,7 @@ func (p *publisher) close() {
 		close(p.stop)
 	}
 	<-p.done
+	p.nc.RemoveStatusListener(p.closed)
 	p.js.CleanupPublisher()
 }
 

@@ -22,7 +22,8 @@
 //   - Every item ends with exactly one result record. A result is
 //     published to its item's own subject in a stream that keeps one
 //     message per subject and refuses a second one (MaxMsgsPerSubject 1,
-//     DiscardNew per subject), with the item's id as Nats-Msg-Id; a
+//     DiscardNew per subject), with the item's id as Nats-Msg-Id too (a
+//     copy sent again at once is then dropped as a duplicate); a
 //     redelivered item whose result was stored before gets its new result
 //     refused, and the refusal counts as stored. This is the per-subject
 //     choice the design allows, rather than a duplicate window longer

@@ -258,6 +258,18 @@ func TestPoisonItem(t *testing.T) {
 		}
 		_ = w.Close(context.Background())
 	}
+	// Two workers hear the advisory, and move the item once.
+	other := work(t, connect(t, s.URL(), log), opts)
+	otherDone := make(chan struct{})
+	go func() {
+		defer close(otherDone)
+		for it := range other.Items() {
+			if string(it.Input) == "3" {
+				t.Error("item 3 delivered a third time")
+			}
+			_ = other.Done(result(it, vm.Success, 4))
+		}
+	}()
 	w := work(t, c, opts)
 	runUntilDone(t, c, w, 5, 3, func(it pool.Item) vm.Status {
 		if string(it.Input) == "3" {
@@ -265,6 +277,11 @@ func TestPoisonItem(t *testing.T) {
 		}
 		return vm.Success
 	})
+	other.Stop()
+	<-otherDone
+	if err := other.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	recs := records(t, c)
 	oneEach(t, recs, 5)
 	for in, rs := range recs {
@@ -355,7 +372,7 @@ func TestSuspectRunsAlone(t *testing.T) {
 	c := connect(t, s.URL(), log)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	opts := queue.WorkOptions{AckWait: time.Second}
+	opts := queue.WorkOptions{AckWait: 2 * time.Second}
 	put(t, c, 2)
 	c1 := connect(t, s.URL(), log)
 	w1 := work(t, c1, opts)
@@ -524,14 +541,16 @@ func TestReconnect(t *testing.T) {
 	oneEach(t, records(t, c), n)
 }
 
-// Results reads what is there, or follows the stream until cancelled.
+// Results reads what is there, or follows the stream (from before any
+// worker made it) until cancelled.
 func TestResultsFollow(t *testing.T) {
 	s := serve(t)
 	c := connect(t, s.URL(), newLog(t))
-	put(t, c, 3)
-	runUntilDone(t, c, work(t, c, queue.WorkOptions{}), 3, 1, success)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if err := c.Results(ctx, results, false, func([]byte) error { return nil }); err == nil {
+		t.Error("reading a results stream that does not exist: no error")
+	}
 	got := make(chan string, 10)
 	followed := make(chan error, 1)
 	fctx, stopFollowing := context.WithCancel(ctx)
@@ -545,29 +564,20 @@ func TestResultsFollow(t *testing.T) {
 			return nil
 		})
 	}()
+	put(t, c, 3)
+	runUntilDone(t, c, work(t, c, queue.WorkOptions{}), 3, 1, success)
 	for range 3 {
-		<-got
-	}
-	if _, err := c.Put(ctx, job, "more", func(yield func(pool.Item) bool) { yield(pool.Item{Value: "four"}) }); err != nil {
-		t.Fatal(err)
-	}
-	w := work(t, c, queue.WorkOptions{})
-	runUntilDone(t, c, w, 4, 1, success)
-	select {
-	case in := <-got:
-		if in != `"four"` {
-			t.Errorf("followed %s, want \"four\"", in)
+		select {
+		case <-got:
+		case <-ctx.Done():
+			t.Fatal("the records were not followed")
 		}
-	case <-ctx.Done():
-		t.Fatal("the new record was not followed")
 	}
 	stopFollowing()
 	if err := <-followed; err != nil {
 		t.Errorf("following ended with %v, want nil on cancel", err)
 	}
-	if recs := records(t, c); len(recs) != 4 {
-		t.Errorf("%d records read, want 4", len(recs))
-	}
+	oneEach(t, records(t, c), 3)
 }
 
 // A token on the URL or in the options authenticates; a wrong one fails
@@ -644,5 +654,50 @@ func TestParseURL(t *testing.T) {
 		} else if strings.Contains(err.Error(), "topsecret") {
 			t.Errorf("the error shows the password: %v", err)
 		}
+	}
+}
+
+// An item that runs longer than AckWait is not given to another worker:
+// its worker keeps sending progress for it.
+func TestSlowItemKept(t *testing.T) {
+	s := serve(t)
+	log := newLog(t)
+	c := connect(t, s.URL(), log)
+	put(t, c, 1)
+	opts := queue.WorkOptions{AckWait: time.Second}
+	w1 := work(t, c, opts)
+	next, stop := iter.Pull(w1.Items())
+	defer stop()
+	it, ok := next()
+	if !ok {
+		t.Fatal("no item")
+	}
+	w2 := work(t, connect(t, s.URL(), log), opts)
+	stolen := make(chan pool.Item, 1)
+	go func() {
+		for it := range w2.Items() {
+			stolen <- it
+		}
+		close(stolen)
+	}()
+	time.Sleep(3 * opts.AckWait) // the item runs for three AckWaits
+	if err := w1.Done(result(it, vm.Success, 1)); err != nil {
+		t.Fatal(err)
+	}
+	w1.Stop()
+	if err := w1.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w2.Stop()
+	for it := range stolen {
+		t.Errorf("item %s was given to the second worker while the first ran it", it.Input)
+	}
+	if err := w2.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recs := records(t, c)
+	oneEach(t, recs, 1)
+	if rs := recs["1"]; len(rs) == 1 && rs[0].Runspace != 1 {
+		t.Errorf("the record is from worker %d, want 1", rs[0].Runspace)
 	}
 }

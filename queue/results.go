@@ -12,14 +12,21 @@ import (
 // they were stored (an ordered consumer, which resumes by itself after a
 // lost connection). Without follow it returns once it has read the records
 // stored when it started; with follow it waits for more until ctx is done
-// (and then returns nil). An error from fn stops it and is returned.
+// (and then returns nil), creating the results stream if no worker has
+// yet. An error from fn stops it and is returned.
 func (c *Conn) Results(ctx context.Context, stream string, follow bool, fn func(record []byte) error) error {
 	if err := validName(stream); err != nil {
 		return fmt.Errorf("queue: results: %w", err)
 	}
-	s, err := c.js.Stream(ctx, stream)
+	var s jetstream.Stream
+	var err error
+	if follow {
+		s, err = c.perItemStream(ctx, stream, resultToken)
+	} else if s, err = c.js.Stream(ctx, stream); err != nil {
+		err = fmt.Errorf("queue: results stream %s: %w", stream, err)
+	}
 	if err != nil {
-		return fmt.Errorf("queue: results stream %s: %w", stream, err)
+		return err
 	}
 	last := s.CachedInfo().State.LastSeq
 	if !follow && s.CachedInfo().State.Msgs == 0 {

@@ -21,6 +21,8 @@ import (
 // nothing twice. An hour covers a put that is retried or run again by
 // hand; past it, an item enqueued twice still gets one result (the
 // results stream keeps one per item), at the cost of running it twice.
+// The server keeps every id of the window in memory (some 100 bytes
+// each), which bounds how many items a put may enqueue per hour.
 const DuplicateWindow = time.Hour
 
 // Subjects of the streams, after the stream's name.
@@ -100,6 +102,14 @@ func (c *Conn) workStream(ctx context.Context, job string) (jetstream.Stream, er
 	}, func(got *jetstream.StreamConfig) bool { return got.Retention == jetstream.WorkQueuePolicy })
 }
 
+// perItemDuplicates is the duplicate window of the per-item streams. The
+// subject rule already keeps one message per item for good, so the
+// message ids only need to catch a publish sent again at once; the server
+// keeps every id of the window in memory, which at tens of thousands of
+// results a second would be millions with JetStream's default of two
+// minutes.
+const perItemDuplicates = 10 * time.Second
+
 // perItemStream is a stream with one message per item subject, which
 // refuses a second one: the results stream and the dead-letter stream.
 func (c *Conn) perItemStream(ctx context.Context, name, token string) (jetstream.Stream, error) {
@@ -111,6 +121,7 @@ func (c *Conn) perItemStream(ctx context.Context, name, token string) (jetstream
 		MaxMsgsPerSubject:    1,
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,
+		Duplicates:           perItemDuplicates,
 	}, func(got *jetstream.StreamConfig) bool {
 		return got.MaxMsgsPerSubject == 1 && got.Discard == jetstream.DiscardNew && got.DiscardNewPerSubject
 	})
