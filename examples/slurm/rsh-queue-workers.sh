@@ -5,11 +5,10 @@
 # (--idle-exit), so a slow node holds up nothing; --array below says how
 # many workers there are, not how the items are split.
 #
-# QUEUE is the NATS server every node can reach (a NATS cluster, or
-# 'rsh queue serve --listen 0.0.0.0:4222' on a login node to try it);
-# QUEUE_TOKEN_FILE, if the server wants a token, a file holding it on a
-# file system every node sees (the token stays off command lines). The
-# put and the get are yours, around the array:
+# QUEUE is a NATS server with JetStream that every node can reach (a NATS
+# cluster for production); QUEUE_TOKEN_FILE, if the server wants a token,
+# a file holding it on a file system every node sees (the token stays off
+# command lines). The put and the get are yours, around the array:
 #
 #   export QUEUE=nats://queue.example.org:4222 QUEUE_TOKEN_FILE=$HOME/.rsh-token
 #   rsh queue put "$QUEUE/JOB" items.txt --nats-token-file "$QUEUE_TOKEN_FILE"
