@@ -24,8 +24,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// k8sObject is what the test reads of a Kubernetes object: a ConfigMap,
-// a PersistentVolumeClaim or a Job.
+// k8sObject is what the tests read of a Kubernetes object: a ConfigMap,
+// a PersistentVolumeClaim, a Job or a StatefulSet.
 type k8sObject struct {
 	APIVersion string `yaml:"apiVersion"`
 	Kind       string `yaml:"kind"`
@@ -37,7 +37,19 @@ type k8sObject struct {
 		CompletionMode string `yaml:"completionMode"`
 		Completions    *int   `yaml:"completions"`
 		Parallelism    *int   `yaml:"parallelism"`
-		Template       struct {
+		ServiceName    string `yaml:"serviceName"`
+		Selector       *struct {
+			MatchLabels map[string]string `yaml:"matchLabels"`
+		} `yaml:"selector"`
+		VolumeClaimTemplates []struct {
+			Metadata struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+		} `yaml:"volumeClaimTemplates"`
+		Template struct {
+			Metadata struct {
+				Labels map[string]string `yaml:"labels"`
+			} `yaml:"metadata"`
 			Spec struct {
 				RestartPolicy string         `yaml:"restartPolicy"`
 				Containers    []k8sContainer `yaml:"containers"`
@@ -53,8 +65,14 @@ type k8sContainer struct {
 	Command []string `yaml:"command"`
 	Args    []string `yaml:"args"`
 	Env     []struct {
-		Name  string `yaml:"name"`
-		Value string `yaml:"value"`
+		Name      string `yaml:"name"`
+		Value     string `yaml:"value"`
+		ValueFrom *struct {
+			SecretKeyRef *struct {
+				Name string `yaml:"name"`
+				Key  string `yaml:"key"`
+			} `yaml:"secretKeyRef"`
+		} `yaml:"valueFrom"`
 	} `yaml:"env"`
 	VolumeMounts []k8sMount `yaml:"volumeMounts"`
 }
@@ -62,17 +80,28 @@ type k8sContainer struct {
 type k8sMount struct {
 	Name      string `yaml:"name"`
 	MountPath string `yaml:"mountPath"`
+	ReadOnly  bool   `yaml:"readOnly"`
+}
+
+// k8sKeys is a ConfigMap or Secret volume's choice of keys: each key
+// Items names, at its path, or every key at its own name.
+type k8sKeys []k8sKey
+
+type k8sKey struct {
+	Key  string `yaml:"key"`
+	Path string `yaml:"path"`
 }
 
 type k8sVolume struct {
 	Name      string `yaml:"name"`
 	ConfigMap *struct {
-		Name  string `yaml:"name"`
-		Items []struct {
-			Key  string `yaml:"key"`
-			Path string `yaml:"path"`
-		} `yaml:"items"`
+		Name  string  `yaml:"name"`
+		Items k8sKeys `yaml:"items"`
 	} `yaml:"configMap"`
+	Secret *struct {
+		SecretName string  `yaml:"secretName"`
+		Items      k8sKeys `yaml:"items"`
+	} `yaml:"secret"`
 	PersistentVolumeClaim *struct {
 		ClaimName string `yaml:"claimName"`
 	} `yaml:"persistentVolumeClaim"`
@@ -238,71 +267,9 @@ func TestK8sIndexedJobExample(t *testing.T) {
 		t.Errorf("the command %q does not append to a result file per index", line)
 	}
 
-	// The pods' volumes, made from the manifest: a ConfigMap's keys as
-	// files, a claim as a directory the pods share.
 	root := t.TempDir()
-	volumes := map[string]string{}
-	for _, v := range pod.Volumes {
-		dir := filepath.Join(root, v.Name)
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		volumes[v.Name] = dir
-		switch {
-		case v.ConfigMap != nil:
-			cm, ok := configMaps[v.ConfigMap.Name]
-			if !ok {
-				t.Fatalf("volume %s: no ConfigMap %s in the manifest", v.Name, v.ConfigMap.Name)
-			}
-			files := map[string]string{}
-			for key := range cm {
-				files[key] = key
-			}
-			if len(v.ConfigMap.Items) > 0 {
-				files = map[string]string{}
-				for _, it := range v.ConfigMap.Items {
-					if _, ok := cm[it.Key]; !ok {
-						t.Fatalf("volume %s: ConfigMap %s has no key %s", v.Name, v.ConfigMap.Name, it.Key)
-					}
-					files[it.Key] = it.Path
-				}
-			}
-			for key, path := range files {
-				if err := os.WriteFile(filepath.Join(dir, path), []byte(cm[key]), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-		case v.PersistentVolumeClaim != nil:
-			if !claims[v.PersistentVolumeClaim.ClaimName] {
-				t.Errorf("volume %s: no PersistentVolumeClaim %s in the manifest", v.Name, v.PersistentVolumeClaim.ClaimName)
-			}
-		case v.EmptyDir != nil:
-		default:
-			t.Fatalf("volume %s: of a kind this test does not make", v.Name)
-		}
-	}
-	// The command sees each volume at its mount path: the test's
-	// directories are put in its place, longest mount paths first.
-	mounts := c.VolumeMounts
-	slices.SortFunc(mounts, func(a, b k8sMount) int {
-		return len(b.MountPath) - len(a.MountPath)
-	})
-	for _, word := range strings.Fields(strings.Join(argv[1:], " ")) {
-		word = strings.TrimLeft(word, "<>")
-		if strings.HasPrefix(word, "/") && !slices.ContainsFunc(mounts, func(m k8sMount) bool { return strings.HasPrefix(word, m.MountPath+"/") }) {
-			t.Errorf("the command names %s, outside the mounted volumes", word)
-		}
-	}
-	for i, arg := range argv {
-		for _, mnt := range mounts {
-			dir, ok := volumes[mnt.Name]
-			if !ok {
-				t.Fatalf("mount %s: no volume %s", mnt.MountPath, mnt.Name)
-			}
-			arg = strings.ReplaceAll(arg, mnt.MountPath+"/", dir+"/")
-		}
-		argv[i] = arg
-	}
+	volumes := podVolumes(t, root, pod.Volumes, configMaps, nil, claims)
+	argv = mountedArgv(t, argv, c.VolumeMounts, volumes)
 	var env []string
 	for _, e := range c.Env {
 		env = append(env, e.Name+"="+e.Value)
@@ -343,38 +310,7 @@ func TestSlurmArrayExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var array string
-	commands := false // past the first command: sbatch reads no more #SBATCH lines
-	for _, l := range strings.Split(string(data), "\n") {
-		switch {
-		case strings.HasPrefix(l, "#SBATCH"):
-			if commands {
-				t.Errorf("%q comes after the first command: sbatch ignores it", l)
-			}
-			if a, ok := strings.CutPrefix(l, "#SBATCH --array="); ok {
-				array = a
-			}
-		case strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "#"):
-			commands = true
-		}
-	}
-	m := regexp.MustCompile(`^(\d+)-(\d+)(?::(\d+))?(?:%\d+)?$`).FindStringSubmatch(array)
-	if m == nil {
-		t.Fatalf("#SBATCH --array=%q: want MIN-MAX[:STEP], the form --shard auto numbers", array)
-	}
-	lo, _ := strconv.Atoi(m[1])
-	hi, _ := strconv.Atoi(m[2])
-	step := 1
-	if m[3] != "" {
-		step, _ = strconv.Atoi(m[3])
-	}
-	var tasks []int
-	for id := lo; id <= hi && step > 0; id += step {
-		tasks = append(tasks, id)
-	}
-	if len(tasks) < 2 {
-		t.Fatalf("--array=%s has %d tasks: nothing is spread", array, len(tasks))
-	}
+	tasks, step := sbatchArray(t, data)
 	if !regexp.MustCompile(`rsh run .*--shard ("\$\{SHARD:-auto\}"|auto)(\s|$)`).MatchString(string(data)) {
 		t.Fatal("the script does not run rsh with --shard auto (the count from Slurm)")
 	}
@@ -423,4 +359,138 @@ func TestSlurmArrayExample(t *testing.T) {
 	id := tasks[k]
 	run(append(slurmEnv(id, id, id, 1, 1), "SHARD="+strconv.Itoa(k)+"/"+strconv.Itoa(len(tasks))))
 	checkShardResults(t, items, results)
+}
+
+// podVolumes makes a pod's volumes as directories under root, by volume
+// name, as Kubernetes would: a ConfigMap's or a Secret's keys as files, a
+// claim or an emptyDir as a directory. secrets holds the Secrets' keys,
+// which a manifest leaves to the cluster.
+func podVolumes(t *testing.T, root string, vols []k8sVolume, configMaps, secrets map[string]map[string]string, claims map[string]bool) map[string]string {
+	t.Helper()
+	volumes := map[string]string{}
+	for _, v := range vols {
+		dir := filepath.Join(root, v.Name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		volumes[v.Name] = dir
+		switch {
+		case v.ConfigMap != nil:
+			cm, ok := configMaps[v.ConfigMap.Name]
+			if !ok {
+				t.Fatalf("volume %s: no ConfigMap %s in the manifest", v.Name, v.ConfigMap.Name)
+			}
+			writeKeys(t, dir, "ConfigMap "+v.ConfigMap.Name, cm, v.ConfigMap.Items)
+		case v.Secret != nil:
+			sec, ok := secrets[v.Secret.SecretName]
+			if !ok {
+				t.Fatalf("volume %s: Secret %s is not one the test makes", v.Name, v.Secret.SecretName)
+			}
+			writeKeys(t, dir, "Secret "+v.Secret.SecretName, sec, v.Secret.Items)
+		case v.PersistentVolumeClaim != nil:
+			if !claims[v.PersistentVolumeClaim.ClaimName] {
+				t.Errorf("volume %s: no PersistentVolumeClaim %s in the manifest", v.Name, v.PersistentVolumeClaim.ClaimName)
+			}
+		case v.EmptyDir != nil:
+		default:
+			t.Fatalf("volume %s: of a kind this test does not make", v.Name)
+		}
+	}
+	return volumes
+}
+
+// writeKeys writes the keys of data that items choose into dir, each as
+// a file.
+func writeKeys(t *testing.T, dir, what string, data map[string]string, items k8sKeys) {
+	t.Helper()
+	files := map[string]string{}
+	for key := range data {
+		files[key] = key
+	}
+	if len(items) > 0 {
+		files = map[string]string{}
+		for _, it := range items {
+			if _, ok := data[it.Key]; !ok {
+				t.Fatalf("%s has no key %s", what, it.Key)
+			}
+			files[it.Key] = it.Path
+		}
+	}
+	for key, path := range files {
+		if err := os.WriteFile(filepath.Join(dir, path), []byte(data[key]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// mountedArgv is a container's command as it runs in the test: each
+// volume's directory (from podVolumes) in place of its mount path. Every
+// absolute path the command names must be in a mounted volume.
+func mountedArgv(t *testing.T, argv []string, mounts []k8sMount, volumes map[string]string) []string {
+	t.Helper()
+	mounts = slices.Clone(mounts)
+	// Longest mount paths first: the replacer tries its pairs in order.
+	slices.SortFunc(mounts, func(a, b k8sMount) int {
+		return len(b.MountPath) - len(a.MountPath)
+	})
+	for _, word := range strings.Fields(strings.Join(argv[1:], " ")) {
+		word = strings.TrimLeft(word, "<>")
+		if strings.HasPrefix(word, "/") && !slices.ContainsFunc(mounts, func(m k8sMount) bool { return strings.HasPrefix(word, m.MountPath+"/") }) {
+			t.Errorf("the command names %s, outside the mounted volumes", word)
+		}
+	}
+	var pairs []string
+	for _, mnt := range mounts {
+		dir, ok := volumes[mnt.Name]
+		if !ok {
+			t.Fatalf("mount %s: no volume %s", mnt.MountPath, mnt.Name)
+		}
+		pairs = append(pairs, mnt.MountPath+"/", dir+"/")
+	}
+	r := strings.NewReplacer(pairs...)
+	out := make([]string, len(argv))
+	for i, arg := range argv {
+		out[i] = r.Replace(arg)
+	}
+	return out
+}
+
+// sbatchArray reads the --array of an sbatch script, which must be an
+// even range MIN-MAX[:STEP] of at least two tasks, and checks that every
+// #SBATCH line comes before the first command (sbatch reads no more).
+// It returns the tasks' ids and the step.
+func sbatchArray(t *testing.T, script []byte) (tasks []int, step int) {
+	t.Helper()
+	var array string
+	commands := false // past the first command: sbatch reads no more #SBATCH lines
+	for l := range strings.SplitSeq(string(script), "\n") {
+		switch {
+		case strings.HasPrefix(l, "#SBATCH"):
+			if commands {
+				t.Errorf("%q comes after the first command: sbatch ignores it", l)
+			}
+			if a, ok := strings.CutPrefix(l, "#SBATCH --array="); ok {
+				array = a
+			}
+		case strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "#"):
+			commands = true
+		}
+	}
+	m := regexp.MustCompile(`^(\d+)-(\d+)(?::(\d+))?(?:%\d+)?$`).FindStringSubmatch(array)
+	if m == nil {
+		t.Fatalf("#SBATCH --array=%q: want MIN-MAX[:STEP], the form --shard auto numbers", array)
+	}
+	lo, _ := strconv.Atoi(m[1])
+	hi, _ := strconv.Atoi(m[2])
+	step = 1
+	if m[3] != "" {
+		step, _ = strconv.Atoi(m[3])
+	}
+	for id := lo; id <= hi && step > 0; id += step {
+		tasks = append(tasks, id)
+	}
+	if len(tasks) < 2 {
+		t.Fatalf("--array=%s has %d tasks: nothing is spread", array, len(tasks))
+	}
+	return tasks, step
 }
