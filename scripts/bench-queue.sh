@@ -189,9 +189,10 @@ single() {
 		check="**$got results**"
 		failures=$((failures + 1))
 	fi
-	printf '| %s | single process (no queue) | %s | — | %s | %s | — | %s | %s | — | %s | — | — | %s |\n' \
+	printf '| %s | single process (no queue) | %s | — | %s | %s | — | %s | %s | — | %s | — | — | %s | %s |\n' \
 		"$workload" "$t" "$(fmt_rate "$items" 1)" "$wall" "$(fmt_rate "$items" "$wall")" \
-		"$(per_item "$cpu" "$items")" "$(mb "$rss")" "$check" >>"$rows"
+		"$(per_item "$cpu" "$items")" "$(mb "$rss")" "$(fmt_rate "$cpus" "$(awk -v c="$cpu" -v n="$items" 'BEGIN { printf "%.9f", c / n }')")" \
+		"$check" >>"$rows"
 	last_rate=$(awk -v n="$items" -v s="$wall" 'BEGIN { printf "%.0f", n / s }')
 }
 
@@ -235,6 +236,7 @@ queue_point() {
 		"$workload" "$k" "$t" "$pull_label" "$(fmt_rate "$items" 1)" "$done_s" "$exit_s" \
 		"$(fmt_rate "$items" "$done_s")" "$(per_item "$wcpu" "$items")" "$(per_item "$scpu" "$items")" \
 		"$(mb "$rss")" "$(fmt_rate "$items" "$put_s")" "$(awk -v c="$ocpu" -v s="$exit_s" 'BEGIN { printf "%.2f", c / s }')" \
+		"$(fmt_rate "$cpus" "$(awk -v w="$wcpu" -v s="$scpu" -v n="$items" 'BEGIN { printf "%.9f", (w + s) / n }')")" \
 		"$check" >>"$rows"
 	last_rate=$(awk -v n="$items" -v s="$done_s" 'BEGIN { printf "%.0f", n / s }')
 }
@@ -284,9 +286,10 @@ echo "- every rsh process at rsh's own GC setting (GOGC=400); single-process row
 echo "- queue rows: wall = the workers' start until the results stream held N records; exit = until the last worker exited (--idle-exit 1s)"
 echo "- CPU per item: the workers' (or the single process's) user + system time ÷ N; the server's from /proc/PID/stat over the workers' life"
 echo "- others' cores: CPU time the rest of the machine used over the workers' life (/proc/stat busy time less the workers', the server's and the harness's), ÷ exit s"
+echo "- CPU-bound ceiling: nproc ÷ (worker + server CPU per item), the rate if the $cpus cores did nothing else"
 echo
-echo "| workload | workers | -t | pull | items | wall s | exit s | items/s | worker CPU µs/item | server CPU µs/item | worker peak RSS MB | put items/s | others' cores | check |"
-echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+echo "| workload | workers | -t | pull | items | wall s | exit s | items/s | worker CPU µs/item | server CPU µs/item | worker peak RSS MB | put items/s | others' cores | CPU-bound ceiling items/s | check |"
+echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
 cat "$rows"
 echo
 echo "- trivial: best worker count (default pull) $best_k at $(fmt_rate "$best_rate" 1) items/s; best pull at $best_k worker(s): $best_pull ($(fmt_rate "$best_pull_rate" 1) items/s)"
