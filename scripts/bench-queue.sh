@@ -232,7 +232,7 @@ queue_point() {
 	"$bq" drop -url "$url" "$job" "${job}_RESULTS" "${job}_DEAD"
 	local put_s
 	put_s=$(awk -v a="$p0" -v b="$p1" 'BEGIN { printf "%.3f", b - a }')
-	printf '| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+	printf '| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
 		"$workload" "$k" "$t" "$pull_label" "$(fmt_rate "$items" 1)" "$done_s" "$exit_s" \
 		"$(fmt_rate "$items" "$done_s")" "$(per_item "$wcpu" "$items")" "$(per_item "$scpu" "$items")" \
 		"$(mb "$rss")" "$(fmt_rate "$items" "$put_s")" "$(awk -v c="$ocpu" -v s="$exit_s" 'BEGIN { printf "%.2f", c / s }')" \
