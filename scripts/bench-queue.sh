@@ -5,8 +5,8 @@
 # reports; it does not assert (exit 0 whatever the numbers, non-zero only
 # if the benchmark itself could not run, or a point lost or doubled items).
 #
-#   scripts/bench-queue.sh             # N = 200000 trivial items per point: ~2-3 min on 2 cores
-#   scripts/bench-queue.sh --quick     # N = 20000: a ~1 min smoke run
+#   scripts/bench-queue.sh             # N = 200000 trivial items per point: ~2 min on 2 cores
+#   scripts/bench-queue.sh --quick     # N = 20000: a ~40 s smoke run
 #   scripts/bench-queue.sh 400000      # another N
 #
 # It builds rsh and scripts/benchqueue (the Go half: starts the workers
@@ -21,8 +21,16 @@
 #
 # for the workloads
 #
-#   trivial  (n) => n * n over 1..N
-#   1ms      async (n) => { await sleep(1); return n } over 1..N/4, -t 100
+#   trivial  (n) => n * n over 1..N: single process at -t nproc and -t 1000;
+#            1, 2 and 3 workers at -t 1000; --pull 100, 300 and 1000 at
+#            the best of those worker counts; 1 worker at -t nproc (N/10)
+#   1ms      async (n) => { await sleep(1); return n } over 1..N/4, -t 100:
+#            single process; 1, 2 and 3 workers
+#
+# The CLI passes a worker's throttle to the queue as the most items it
+# holds, and a pull never asks for more: at -t nproc a worker pulls nproc
+# items at a time. -t 1000 is the smallest throttle under which every
+# pull size of the sweep takes effect.
 #
 # A queue point's wall time runs from starting its workers until the
 # results stream holds N records (polled every 20 ms: the count `rsh queue
@@ -156,7 +164,7 @@ seq 1 "$n_small" >"$tmp/small.txt"
 
 trivial='(n) => n * n'
 slow='async (n) => { await sleep(1); return n }'
-t_trivial=1000 # a throttle every pull size of the sweep fits under (see BENCHMARKS.md)
+t_trivial=1000 # the largest pull of the sweep: a smaller throttle would cap it
 t_slow=100     # 100 sleeps of 1 ms overlap in each worker
 t_default=$cpus
 
