@@ -161,8 +161,10 @@ A shared queue on NATS JetStream (see 'rsh help queue'):
                             an item is acknowledged only once its result is
                             stored, and a result is stored once however often
                             its item is delivered
-      --pull N              items fetched per request (default: a size that
-                            suits the throttle)
+      --pull N              items fetched per request (default: the
+                            throttle); a worker holds what it runs plus up
+                            to two pulls. For items far faster than a round
+                            trip to the server, --pull 300 runs ~15x faster
       --consumer NAME       the queue's consumer the workers share (default
                             rsh)
       --max-deliver N       deliveries before an item that kills its workers

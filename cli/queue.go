@@ -350,12 +350,19 @@ func runQueue(ctx context.Context, o *runOptions, env Env) int {
 	if !slices.Equal(to.Servers, from.Servers) {
 		return fail(errors.New("--from and --to must name the same NATS servers"))
 	}
+	// A pull is sized to the throttle unless --pull says, and a worker
+	// holds what it runs plus up to two pulls, so that a new pull is under
+	// way while items run (BENCHMARKS.md, "A shared work queue").
+	pull := o.pull
+	if pull == 0 {
+		pull = o.throttle
+	}
 	work, err := c.Work(ctx, queue.WorkOptions{
 		From:        from.Stream,
 		To:          to.Stream,
 		Consumer:    o.consumer,
-		Batch:       o.pull,
-		MaxInFlight: o.throttle,
+		Batch:       pull,
+		MaxInFlight: o.throttle + 2*pull,
 		AckWait:     o.ackWait,
 		MaxDeliver:  o.maxDeliver,
 	})
