@@ -42,8 +42,10 @@ NAME names the queue (a JetStream stream) or the results.
                       print the results stored under URL (the --to of the
                       workers); -f/--follow waits for more, like tail -f
   rsh queue stat URL [--results NAME] [--consumer NAME] [--json]
-                      how the queue stands: items waiting, in flight,
-                      redelivered, done, dead-lettered
+                      how the queue stands: items waiting, in flight
+                      (given to a worker and not acknowledged, including
+                      those a stopping worker handed back, until another
+                      takes them), redelivered, done, dead-lettered
   rsh queue serve [--store DIR] [--listen HOST:PORT]
                       run a single-node NATS server with JetStream in this
                       process, to try the queue on one machine (default
