@@ -120,6 +120,26 @@ func (c *jobConn) client() (*jobs.Client, error) {
 	return &jobs.Client{Base: strings.TrimSuffix(c.url, "/"), Token: token, Where: c.url}, nil
 }
 
+// interruptible returns a context that the first SIGINT or SIGTERM on
+// env.Signals cancels, and a channel closed when that happened: the
+// client commands of 'rsh job' and 'rsh queue' end at once on either,
+// with exit status 130.
+func interruptible(ctx context.Context, env Env) (context.Context, context.CancelFunc, <-chan struct{}) {
+	ctx, cancel := context.WithCancel(ctx)
+	interrupted := make(chan struct{})
+	if env.Signals != nil {
+		go func() {
+			select {
+			case <-env.Signals:
+				close(interrupted)
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel, interrupted
+}
+
 func jobCommand(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(env.Stdout, jobUsage)
@@ -134,20 +154,8 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 		return ExitUsage
 	}
 
-	// Every command ends at once on SIGINT or SIGTERM: exit status 130.
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel, interrupted := interruptible(ctx, env)
 	defer cancel()
-	interrupted := make(chan struct{})
-	if env.Signals != nil {
-		go func() {
-			select {
-			case <-env.Signals:
-				close(interrupted)
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
 	failed := func(err error) int {
 		var api *jobs.APIError
 		select {

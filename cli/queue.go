@@ -136,19 +136,8 @@ func queueCommand(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "rsh queue %s: %v\n%s\nRun 'rsh help queue' for details.\n", verb, err, queueUsageLine)
 		return ExitUsage
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel, interrupted := interruptible(ctx, env)
 	defer cancel()
-	interrupted := make(chan struct{})
-	if env.Signals != nil {
-		go func() {
-			select {
-			case <-env.Signals:
-				close(interrupted)
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
 	failed := func(err error) int {
 		select {
 		case <-interrupted:
