@@ -273,15 +273,16 @@ func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("the daemon did not come up")
 }
 
-// waitqueue URL waits (up to a minute) until rsh queue stat URL succeeds:
+// waitqueue URL [FLAGS] waits (up to a minute) until rsh queue stat URL
+// FLAGS succeeds:
 // the NATS server is up.
 func cmdWaitQueue(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: waitqueue URL")
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: waitqueue URL [rsh queue stat flags]")
 	}
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		if ts.Exec("rsh", "queue", "stat", args[0]) == nil {
+		if ts.Exec("rsh", append([]string{"queue", "stat"}, args...)...) == nil {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -46,11 +46,13 @@ NAME names the queue (a JetStream stream) or the results.
                       (given to a worker and not acknowledged, including
                       those a stopping worker handed back, until another
                       takes them), redelivered, done, dead-lettered
-  rsh queue serve [--store DIR] [--listen HOST:PORT]
+  rsh queue serve [--store DIR] [--listen HOST:PORT] [--token-file FILE]
                       run a single-node NATS server with JetStream in this
                       process, to try the queue on one machine (default
-                      127.0.0.1:4222, store ./rsh-queue); production points at
-                      a NATS cluster instead
+                      127.0.0.1:4222, store ./rsh-queue); with --token-file
+                      (yours, mode 0600) clients must give that token
+                      (--nats-token-file). Production points at a NATS
+                      cluster instead
 
 A worker:
   rsh run job.js --from nats://HOST:4222/JOB --to nats://HOST:4222/JOB_RESULTS
@@ -176,6 +178,7 @@ func queueCommand(ctx context.Context, args []string, env Env) int {
 	case "serve":
 		fs.StringVar(&store, "store", "rsh-queue", "")
 		fs.StringVar(&listen, "listen", "127.0.0.1:4222", "")
+		fs.StringVar(&nf.tokenFile, "token-file", "", "")
 	default:
 		fmt.Fprintf(env.Stderr, "rsh queue %s: unknown command\n%s\n", verb, queueUsageLine)
 		return ExitUsage
@@ -195,7 +198,15 @@ func queueCommand(ctx context.Context, args []string, env Env) int {
 		if len(rest) != 0 {
 			return usage(fmt.Errorf("unexpected argument %q", rest[0]))
 		}
-		return queueServe(ctx, store, listen, env, usage, failed)
+		token := ""
+		if nf.tokenFile != "" {
+			t, err := readTokenFile(nf.tokenFile)
+			if err != nil {
+				return usage(err)
+			}
+			token = t
+		}
+		return queueServe(ctx, store, listen, token, env, usage, failed)
 	}
 	if len(rest) == 0 {
 		return usage(errors.New("give the queue's URL, nats://HOST:PORT/NAME"))
@@ -301,12 +312,12 @@ func putSource(files []string) string {
 	return strings.Join(names, "\x00")
 }
 
-func queueServe(ctx context.Context, store, listen string, env Env, usage, failed func(error) int) int {
+func queueServe(ctx context.Context, store, listen, token string, env Env, usage, failed func(error) int) int {
 	host, port, err := splitHostPort(listen)
 	if err != nil {
 		return usage(fmt.Errorf("--listen %s: %w", listen, err))
 	}
-	srv, err := queue.Serve(queue.ServeOptions{StoreDir: store, Host: host, Port: port})
+	srv, err := queue.Serve(queue.ServeOptions{StoreDir: store, Host: host, Port: port, Token: token})
 	if err != nil {
 		return failed(err)
 	}
@@ -333,7 +344,7 @@ func runQueue(ctx context.Context, o *runOptions, env Env) int {
 	if err != nil {
 		return fail(fmt.Errorf("--to: %w", err))
 	}
-	c, _, err := o.nats.connect(ctx, o.from, env.Stderr)
+	c, err := connectWorker(ctx, &o.nats, o.from, env.Stderr)
 	if err != nil {
 		return fail(err)
 	}
@@ -458,6 +469,35 @@ func (w *idleWatch) done() {
 }
 
 func (w *idleWatch) stop() { w.stopOnce.Do(func() { close(w.quit) }) }
+
+// connectWorker connects a worker, waiting (with backoff) while no server
+// answers: workers often start before their NATS server (a Kubernetes
+// Job next to a NATS StatefulSet). A refused credential ends it at once.
+func connectWorker(ctx context.Context, nf *natsFlags, url string, stderr io.Writer) (*queue.Conn, error) {
+	wait := workerConnectFirst
+	for said := false; ; said = true {
+		c, t, err := nf.connect(ctx, url, stderr)
+		if !errors.Is(err, queue.ErrUnreachable) {
+			return c, err
+		}
+		if !said {
+			fmt.Fprintf(stderr, "rsh: waiting for a NATS server at %s\n", t)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, workerConnectMax)
+	}
+}
+
+// The backoff of a worker waiting for its server: first try again soon,
+// then every few seconds.
+const (
+	workerConnectFirst = 250 * time.Millisecond
+	workerConnectMax   = 5 * time.Second
+)
 
 // queueCloseGrace bounds how long a stopping worker takes to store its last
 // results and hand back what it held.

@@ -239,6 +239,11 @@ const (
 	pingInterval = 5 * time.Second
 )
 
+// ErrUnreachable is returned by Connect when no server of the URL
+// answered: nothing listens there (yet). A wrong credential is another
+// error.
+var ErrUnreachable = errors.New("no NATS server answered")
+
 // Conn is a connection to a NATS server with JetStream. It is safe for
 // concurrent use.
 type Conn struct {
@@ -335,6 +340,9 @@ func Connect(ctx context.Context, t Target, o ConnOptions) (*Conn, error) {
 		return nil, fmt.Errorf("queue: connect %s: %w", shown, err)
 	}
 	nc, err := nats.Connect(strings.Join(t.Servers, ","), opts...)
+	if errors.Is(err, nats.ErrNoServers) {
+		return nil, fmt.Errorf("queue: connect %s: %w (%w)", shown, ErrUnreachable, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: connect %s: %w", shown, err)
 	}
