@@ -169,6 +169,9 @@ func NewFactory(script *Script, state InitialState) (*Factory, error) {
 		f.roots = append(f.roots, resolved)
 	}
 
+	if err := checkHost(&f.state, seen); err != nil {
+		return nil, err
+	}
 	for _, imp := range state.Imports {
 		spec, err := f.resolveImport(imp)
 		if err != nil {
@@ -185,6 +188,9 @@ func NewFactory(script *Script, state InitialState) (*Factory, error) {
 	for name, loader := range builtinModules {
 		f.registry.RegisterNativeModule(name, f.nativeLoader(loader))
 	}
+	for _, m := range state.Modules {
+		f.registry.RegisterNativeModule(m.Name, f.hostLoader(m))
+	}
 	return f, nil
 }
 
@@ -194,6 +200,16 @@ func (f *Factory) Script() *Script { return f.script }
 // State returns the factory's initial state.
 func (f *Factory) State() InitialState { return f.state }
 
+// isHostModule reports whether name is one of the factory's host modules.
+func (f *Factory) isHostModule(name string) bool {
+	for _, m := range f.state.Modules {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *Factory) resolveImport(imp string) (importSpec, error) {
 	name, spec, hasName := strings.Cut(imp, "=")
 	if !hasName {
@@ -202,7 +218,7 @@ func (f *Factory) resolveImport(imp string) (importSpec, error) {
 	if spec == "" {
 		return importSpec{}, fmt.Errorf("import %q: empty module name", imp)
 	}
-	if IsBuiltinModule(spec) {
+	if IsBuiltinModule(spec) || f.isHostModule(spec) {
 		if name == "" {
 			name = spec
 		}

@@ -145,6 +145,7 @@ func (r *Runspace) setup() error {
 	r.loop.enable(rt)
 
 	r.encoder = jsonEncoder{rt: rt}
+	r.installHostFunctions()
 
 	for _, v := range f.variables {
 		val, err := r.parseJSON([]byte(v.json))

@@ -36,6 +36,12 @@ type InitialState struct {
 	// ModulePaths are extra directory roots that require may load JS files
 	// from, besides the script's own directory tree.
 	ModulePaths []string
+	// Modules are the host program's own native modules, which scripts
+	// require by name like the builtin ones (see HostModule).
+	Modules []HostModule
+	// Functions are Go functions set as globals of every runspace (see
+	// HostFunction).
+	Functions []HostFunction
 	// Permissions bound what builtins may touch. The zero value denies all.
 	Permissions builtins.Permissions
 	// Timeout bounds each item (and each runspace's init); zero means none.

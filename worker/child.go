@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
@@ -56,7 +57,11 @@ const (
 // the top of main, before anything else (flag parsing included), in any
 // program that uses an Engine: worker processes are that same program
 // re-executed.
-func Main() {
+func Main(opts ...MainOption) {
+	var cfg mainConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	v, ok := os.LookupEnv(envWorker)
 	if !ok {
 		return
@@ -68,7 +73,49 @@ func Main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	os.Exit(serve(os.Stdin, os.Stdout))
+	os.Exit(serve(os.Stdin, os.Stdout, cfg))
+}
+
+// MainOption configures Main.
+type MainOption func(*mainConfig)
+
+type mainConfig struct {
+	modules   []vm.HostModule
+	functions []vm.HostFunction
+}
+
+// WithHost gives a worker process the program's host modules and
+// functions (vm.InitialState.Modules and Functions): they are Go code, so
+// they do not travel to the worker with the initial state; only their
+// names do, and the worker takes the implementations from here. A program
+// passes the same ones it gives its pools.
+func WithHost(modules []vm.HostModule, functions []vm.HostFunction) MainOption {
+	return func(c *mainConfig) {
+		c.modules, c.functions = modules, functions
+	}
+}
+
+// attachHost fills in the Go side of the host modules and functions that
+// st names, from what Main was given.
+func (c *mainConfig) attachHost(st *vm.InitialState) error {
+	mods := make([]vm.HostModule, len(st.Modules))
+	for i, m := range st.Modules {
+		j := slices.IndexFunc(c.modules, func(h vm.HostModule) bool { return h.Name == m.Name })
+		if j < 0 {
+			return fmt.Errorf("host module %q: this program's worker.Main was not given it (worker.WithHost)", m.Name)
+		}
+		mods[i] = c.modules[j]
+	}
+	fns := make([]vm.HostFunction, len(st.Functions))
+	for i, fn := range st.Functions {
+		j := slices.IndexFunc(c.functions, func(h vm.HostFunction) bool { return h.Name == fn.Name })
+		if j < 0 {
+			return fmt.Errorf("host function %q: this program's worker.Main was not given it (worker.WithHost)", fn.Name)
+		}
+		fns[i] = c.functions[j]
+	}
+	st.Modules, st.Functions = mods, fns
+	return nil
 }
 
 // gcPercent is a worker's collector target unless GOGC is set: like the
@@ -79,6 +126,7 @@ const gcPercent = 400
 
 // child is a worker process's state.
 type child struct {
+	host  mainConfig
 	wmu   sync.Mutex
 	w     *bufio.Writer
 	slots []*childSlot
@@ -100,9 +148,9 @@ type childSlot struct {
 
 // serve runs the worker protocol until its input ends, and returns the
 // exit code.
-func serve(in io.Reader, out io.Writer) int {
+func serve(in io.Reader, out io.Writer, cfg mainConfig) int {
 	r := bufio.NewReaderSize(in, 64<<10)
-	c := &child{w: bufio.NewWriterSize(out, 64<<10)}
+	c := &child{w: bufio.NewWriterSize(out, 64<<10), host: cfg}
 	typ, payload, err := readFrame(r)
 	if err != nil || typ != frameSpec {
 		fmt.Fprintf(os.Stderr, "worker: no spec on stdin (this mode is for rsh's own worker processes): %v\n", err)
@@ -148,6 +196,9 @@ func (c *child) start(sp *spec) error {
 		return err
 	}
 	sp.State.OnInit = nil
+	if err := c.host.attachHost(&sp.State); err != nil {
+		return err
+	}
 	f, err := vm.NewFactory(script, sp.State)
 	if err != nil {
 		return err
