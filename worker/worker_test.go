@@ -168,6 +168,25 @@ func TestInitError(t *testing.T) {
 	}
 }
 
+// A host module a worker process was not given (worker.WithHost) is a
+// clear start error, not a script that fails on require.
+func TestHostNotGivenToMain(t *testing.T) {
+	script, err := vm.Compile("x.js", t.TempDir(), `(x) => x`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := vm.InitialState{Functions: []vm.HostFunction{{Name: "lookup", Func: func(context.Context, []any) (any, error) { return 1, nil }}}}
+	e, err := worker.New(worker.Options{Script: script, State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	_, err = pool.New(context.Background(), pool.Options{Engine: e})
+	if err == nil || !strings.Contains(err.Error(), `host function "lookup": this program's worker.Main was not given it`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
 // A script that allocates without end kills its worker; it alone gets
 // MemoryLimit, and the items that shared the worker succeed.
 func TestMemoryLimit(t *testing.T) {
