@@ -3,6 +3,9 @@ package pool_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
+	"testing"
 	"time"
 
 	"github.com/runspaces/rsh/pool"
@@ -10,7 +13,7 @@ import (
 )
 
 // Run a script over a slice with variables, a parameter and a timeout,
-// results in input order.
+// results in input order and decoded as ints.
 func Example() {
 	script, err := vm.Compile("double.js", "", `
 		module.exports = function (n, params) {
@@ -38,11 +41,104 @@ func Example() {
 			fmt.Println(res.Seq, res.Status, res.Error.Message)
 			continue
 		}
-		fmt.Println(res.Seq, res.Status, string(res.Output[0]))
+		out, err := vm.Decode[int](res)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(res.Seq, res.Status, out)
 	}
 	// Output:
-	// 1 Success 3
-	// 2 Success 5
+	// 1 Success [3]
+	// 2 Success [5]
 	// 3 Exception RangeError: negative
-	// 4 Success 9
+	// 4 Success [9]
+}
+
+// The embedding snippet of README.md (TestReadmeEmbedding keeps the two
+// the same): errors are ignored there for brevity.
+func Example_embedding() {
+	ctx := context.Background()
+	script, _ := vm.Compile("double.js", "", `(n, params) => n * factor + params.offset`)
+	factory, _ := vm.NewFactory(script, vm.InitialState{
+		Variables: []vm.Variable{{Name: "factor", Value: 2}},
+		Params:    map[string]any{"offset": 1},
+		Imports:   []string{"sleep"},
+		Timeout:   time.Second,
+		// Permissions: builtins.Permissions{...}; the zero value denies all.
+	})
+	p, _ := pool.New(ctx, pool.Options{Factory: factory, Throttle: 4, KeepOrder: true})
+	defer p.Close()
+	for res := range p.Run(ctx, pool.Items([]int{1, 2, 3})) {
+		out, _ := vm.Decode[int](res) // or res.Values() for []any
+		fmt.Println(res.Seq, res.Status, out)
+	}
+	// Output:
+	// 1 Success [3]
+	// 2 Success [5]
+	// 3 Success [7]
+}
+
+// TestReadmeEmbedding: the Embedding section of README.md shows
+// Example_embedding's code (after its ctx line) and its output, as they are.
+func TestReadmeEmbedding(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Embedding\n")
+	if !ok {
+		t.Fatal("README.md has no Embedding section")
+	}
+	blocks := fencedBlocks(section, 2)
+	if len(blocks) < 2 {
+		t.Fatalf("README.md's Embedding section has %d code blocks, want the code and its output", len(blocks))
+	}
+
+	src, err := os.ReadFile("example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, ok := strings.Cut(string(src), "func Example_embedding() {\n\tctx := context.Background()\n")
+	if !ok {
+		t.Fatal("example_test.go: Example_embedding does not begin with its ctx line")
+	}
+	code, output, ok := strings.Cut(body, "\t// Output:\n")
+	if !ok {
+		t.Fatal("example_test.go: Example_embedding has no Output")
+	}
+	output, _, _ = strings.Cut(output, "}\n")
+	if want := dedent(code, "\t"); blocks[0] != want {
+		t.Errorf("README.md's embedding code:\n%s\nwant Example_embedding's:\n%s", blocks[0], want)
+	}
+	if want := dedent(output, "\t// "); blocks[1] != want {
+		t.Errorf("README.md's embedding output:\n%s\nwant Example_embedding's:\n%s", blocks[1], want)
+	}
+}
+
+// fencedBlocks returns the contents of the first n ``` blocks of s.
+func fencedBlocks(s string, n int) []string {
+	var blocks []string
+	for len(blocks) < n {
+		_, rest, ok := strings.Cut(s, "```")
+		if !ok {
+			break
+		}
+		_, rest, _ = strings.Cut(rest, "\n") // the language tag
+		block, after, ok := strings.Cut(rest, "```")
+		if !ok {
+			break
+		}
+		blocks = append(blocks, block)
+		s = after
+	}
+	return blocks
+}
+
+// dedent removes prefix from the start of every line of s.
+func dedent(s, prefix string) string {
+	lines := strings.SplitAfter(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, prefix)
+	}
+	return strings.Join(lines, "")
 }

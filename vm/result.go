@@ -71,19 +71,6 @@ type Result struct {
 	firstOutput [1]json.RawMessage // Output's storage for the common single value
 }
 
-// Values decodes the output values into Go values.
-func (r *Result) Values() ([]any, error) {
-	out := make([]any, 0, len(r.Output))
-	for _, raw := range r.Output {
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
 // MarshalJSON encodes the record; see AppendJSON.
 func (r *Result) MarshalJSON() ([]byte, error) {
 	return r.AppendJSON(nil), nil
