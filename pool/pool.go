@@ -151,6 +151,10 @@ type Pool struct {
 	mu     sync.Mutex
 	idle   []Runner
 	close  bool
+	// inputs are the read-ahead buffers of the runs going on, for
+	// Metrics' Queued.
+	inputs map[<-chan Item]struct{}
+	counts counters
 }
 
 // New makes a pool and its first runspaces. It returns a *vm.InitError if
@@ -200,6 +204,22 @@ func (p *Pool) Close() {
 	for _, rs := range idle {
 		rs.Close()
 	}
+}
+
+// track and untrack add and remove a run's read-ahead buffer for Metrics.
+func (p *Pool) track(in <-chan Item) {
+	p.mu.Lock()
+	if p.inputs == nil {
+		p.inputs = make(map[<-chan Item]struct{})
+	}
+	p.inputs[in] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *Pool) untrack(in <-chan Item) {
+	p.mu.Lock()
+	delete(p.inputs, in)
+	p.mu.Unlock()
 }
 
 func (p *Pool) get(ctx context.Context) (Runner, error) {
@@ -335,6 +355,8 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 		}
 
 		in := make(chan Item, ReadAhead)
+		p.track(in)
+		defer p.untrack(in)
 		go func() { // reader: the only goroutine that touches items
 			defer close(in)
 			for it := range items {
@@ -543,8 +565,17 @@ func (p *Pool) worker(ctx context.Context, q *queue, stopped func() bool, observ
 		}
 		out := make([]*vm.Result, len(b.items))
 		start := time.Now()
+		p.counts.running.Add(int64(len(b.items)))
 		p.runBatch(ctx, b, out, stopped, observe, &r)
 		q.cost.observe(time.Since(start), len(b.items))
+		var t tally
+		for _, res := range out {
+			if res != nil {
+				t.add(res)
+			}
+		}
+		p.counts.flush(&t)
+		p.counts.running.Add(-int64(len(b.items)))
 		results <- delivery{ordinal: b.ordinal, results: out}
 	}
 }
