@@ -47,3 +47,26 @@ func BenchmarkDispatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMetrics is the cost of one Metrics call, what a progress
+// display pays per refresh.
+func BenchmarkMetrics(b *testing.B) {
+	s, _ := vm.Compile("b.js", "", `(n) => n`)
+	f, _ := vm.NewFactory(s, vm.InitialState{})
+	p, err := pool.New(context.Background(), pool.Options{Factory: f})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	for range p.Run(context.Background(), pool.Items(make([]int, 1000))) {
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var m pool.Metrics
+	for i := 0; i < b.N; i++ {
+		m = p.Metrics()
+	}
+	if m.Completed.Total() != 1000 {
+		b.Fatalf("%d completed, want 1000", m.Completed.Total())
+	}
+}
