@@ -2,7 +2,9 @@ package pool_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/runspaces/rsh/pool"
 	"github.com/runspaces/rsh/vm"
@@ -68,5 +70,42 @@ func BenchmarkMetrics(b *testing.B) {
 	}
 	if m.Completed.Total() != 1000 {
 		b.Fatalf("%d completed, want 1000", m.Completed.Total())
+	}
+}
+
+// BenchmarkCountBatch is what Metrics adds to each item a worker runs:
+// counting a batch's results (by status, retries, duration bucket) and
+// adding them to the pool's counters, per item, for a batch of one (slow
+// items) and a full batch (trivial items), from one worker and from
+// several at once (contended counters).
+func BenchmarkCountBatch(b *testing.B) {
+	s, _ := vm.Compile("b.js", "", `(n) => n`)
+	f, _ := vm.NewFactory(s, vm.InitialState{})
+	p, err := pool.New(context.Background(), pool.Options{Factory: f})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	for _, size := range []int{1, 256} {
+		out := make([]*vm.Result, size)
+		for i := range out {
+			out[i] = &vm.Result{Status: vm.Success, Duration: time.Duration(300+i) * time.Nanosecond, Attempts: 1}
+		}
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i += size {
+				pool.CountBatch(p, out)
+			}
+		})
+		b.Run(fmt.Sprintf("batch=%d/parallel", size), func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for n := 0; pb.Next(); n++ {
+					if n%size == 0 {
+						pool.CountBatch(p, out)
+					}
+				}
+			})
+		})
 	}
 }

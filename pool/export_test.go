@@ -1,5 +1,7 @@
 package pool
 
+import "github.com/runspaces/rsh/vm"
+
 // Backoff exposes backoff to the tests.
 var Backoff = backoff
 
@@ -9,3 +11,10 @@ var (
 	BucketOf    = bucketOf
 	StatusIndex = statusIndex
 )
+
+// CountBatch does a worker's counting for one batch of results, for the
+// benchmark of its cost.
+func CountBatch(p *Pool, out []*vm.Result) {
+	p.counts.batchStarted(len(out))
+	p.counts.batchEnded(out)
+}

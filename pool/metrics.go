@@ -183,13 +183,36 @@ type tally struct {
 }
 
 func (t *tally) add(res *vm.Result) {
-	t.completed[statusIndex(res.Status)]++
+	if res.Status == vm.Success {
+		// The common case, without the comparisons of statusIndex.
+		t.completed[0]++
+	} else {
+		i := statusIndex(res.Status)
+		t.completed[i]++
+		if i == statusIndex(vm.InvalidInput) {
+			return // never ran: no duration, no retries
+		}
+	}
 	if res.Attempts > 1 {
 		t.retried += int64(res.Attempts - 1)
 	}
-	if res.Status != vm.InvalidInput {
-		t.durations[bucketOf(res.Duration)]++
+	t.durations[bucketOf(res.Duration)]++
+}
+
+// batchStarted counts a batch of n items handed to a runspace.
+func (c *counters) batchStarted(n int) { c.running.Add(int64(n)) }
+
+// batchEnded counts the results of a batch when it has run: nil for items
+// that did not start.
+func (c *counters) batchEnded(out []*vm.Result) {
+	var t tally
+	for _, res := range out {
+		if res != nil {
+			t.add(res)
+		}
 	}
+	c.flush(&t)
+	c.running.Add(-int64(len(out)))
 }
 
 func (c *counters) flush(t *tally) {

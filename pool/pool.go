@@ -565,17 +565,10 @@ func (p *Pool) worker(ctx context.Context, q *queue, stopped func() bool, observ
 		}
 		out := make([]*vm.Result, len(b.items))
 		start := time.Now()
-		p.counts.running.Add(int64(len(b.items)))
+		p.counts.batchStarted(len(out))
 		p.runBatch(ctx, b, out, stopped, observe, &r)
 		q.cost.observe(time.Since(start), len(b.items))
-		var t tally
-		for _, res := range out {
-			if res != nil {
-				t.add(res)
-			}
-		}
-		p.counts.flush(&t)
-		p.counts.running.Add(-int64(len(b.items)))
+		p.counts.batchEnded(out)
 		results <- delivery{ordinal: b.ordinal, results: out}
 	}
 }
