@@ -14,7 +14,7 @@ import (
 
 // After a run, the counts are exact: every item by status, each retry
 // attempt, and a duration for every item that ran. A second run adds to
-// them.
+// them. Each result is counted by the time it is delivered.
 func TestMetricsCounts(t *testing.T) {
 	const n, retries = 20, 2
 	p := newPool(t, `(x) => { if (x % 5 == 0) throw new Error("five"); return x }`,
@@ -31,7 +31,14 @@ func TestMetricsCounts(t *testing.T) {
 		yield(pool.Item{Err: errors.New("bad line")})
 	}
 	for run := int64(1); run <= 2; run++ {
-		rs := collect(p.Run(context.Background(), items))
+		var rs []*vm.Result
+		for r := range p.Run(context.Background(), items) {
+			rs = append(rs, r)
+			// A result is counted before it is delivered.
+			if got, least := p.Metrics().Completed.Total(), int64(n+1)*(run-1)+int64(len(rs)); got < least {
+				t.Fatalf("run %d: %d completed after %d results delivered", run, got, least)
+			}
+		}
 		if len(rs) != n+1 {
 			t.Fatalf("run %d: %d results, want %d", run, len(rs), n+1)
 		}

@@ -19,6 +19,7 @@
 //   - Items run on Runners made by an Engine: runspaces in this process by
 //     default, or worker processes (package worker), with the same
 //     guarantees.
+//   - Metrics counts every result, once, before Run delivers it.
 //   - With KeepOrder, results come in input order, and at most Window items
 //     are taken from the input ahead of the next result to be delivered, so
 //     memory stays bounded however slow an early item is.
