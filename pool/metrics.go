@@ -100,8 +100,9 @@ func (c StatusCounts) Map() map[vm.Status]int64 {
 // HistogramBuckets is the number of buckets of a Histogram: bucket 0 holds
 // durations under 1µs, bucket i (1 <= i < HistogramBuckets-1) those from
 // 2^(i-1)µs up to 2^iµs, and the last one everything from 2^32µs (about
-// 1h12m) up. Powers of two keep the bucket a single bit-length away and
-// cover sub-microsecond items to hour-long ones in 34 counters.
+// 1h12m) up. Powers of two make finding the bucket one bit-length
+// instruction, and cover sub-microsecond items to hour-long ones in 34
+// counters.
 const HistogramBuckets = 34
 
 // Histogram counts durations in fixed log-scale buckets (see
@@ -141,8 +142,9 @@ func (h Histogram) Count() int64 {
 // Percentile returns the p-th percentile (0 <= p <= 100; 50 is the median)
 // of the durations counted, or 0 if there are none. It is approximate to a
 // bucket: the result is the upper bound of the bucket the percentile falls
-// in, so it is at least the true value and less than twice it (for the
-// last, open bucket, its lower bound, about 1h12m).
+// in, so it is above the true value and at most twice it (under 1µs it is
+// 1µs; in the last, open bucket, it is that bucket's lower bound, about
+// 1h12m).
 func (h Histogram) Percentile(p float64) time.Duration {
 	total := h.Count()
 	if total == 0 {
@@ -151,7 +153,8 @@ func (h Histogram) Percentile(p float64) time.Duration {
 	p = max(0, min(p, 100))
 	// rank is the 1-based position of the percentile among the sorted
 	// durations.
-	rank := max(1, int64(math.Ceil(p/100*float64(total))))
+	// Multiplying first keeps whole percentiles of whole counts exact.
+	rank := max(1, int64(math.Ceil(p*float64(total)/100)))
 	var seen int64
 	for i, v := range h.Buckets {
 		seen += v
