@@ -19,6 +19,7 @@
 //   - Items run on Runners made by an Engine: runspaces in this process by
 //     default, or worker processes (package worker), with the same
 //     guarantees.
+//   - Metrics counts every result, once, before Run delivers it.
 //   - With KeepOrder, results come in input order, and at most Window items
 //     are taken from the input ahead of the next result to be delivered, so
 //     memory stays bounded however slow an early item is.
@@ -151,6 +152,10 @@ type Pool struct {
 	mu     sync.Mutex
 	idle   []Runner
 	close  bool
+	// inputs are the read-ahead buffers of the runs going on, for
+	// Metrics' Queued.
+	inputs map[<-chan Item]struct{}
+	counts counters
 }
 
 // New makes a pool and its first runspaces. It returns a *vm.InitError if
@@ -200,6 +205,22 @@ func (p *Pool) Close() {
 	for _, rs := range idle {
 		rs.Close()
 	}
+}
+
+// track and untrack add and remove a run's read-ahead buffer for Metrics.
+func (p *Pool) track(in <-chan Item) {
+	p.mu.Lock()
+	if p.inputs == nil {
+		p.inputs = make(map[<-chan Item]struct{})
+	}
+	p.inputs[in] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *Pool) untrack(in <-chan Item) {
+	p.mu.Lock()
+	delete(p.inputs, in)
+	p.mu.Unlock()
 }
 
 func (p *Pool) get(ctx context.Context) (Runner, error) {
@@ -335,6 +356,8 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 		}
 
 		in := make(chan Item, ReadAhead)
+		p.track(in)
+		defer p.untrack(in)
 		go func() { // reader: the only goroutine that touches items
 			defer close(in)
 			for it := range items {
@@ -543,8 +566,10 @@ func (p *Pool) worker(ctx context.Context, q *queue, stopped func() bool, observ
 		}
 		out := make([]*vm.Result, len(b.items))
 		start := time.Now()
+		p.counts.batchStarted(len(out))
 		p.runBatch(ctx, b, out, stopped, observe, &r)
 		q.cost.observe(time.Since(start), len(b.items))
+		p.counts.batchEnded(out)
 		results <- delivery{ordinal: b.ordinal, results: out}
 	}
 }
