@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,19 +50,20 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"listen":      cmdListen,
-			"sum":         cmdSum,
-			"lines":       cmdLines,
-			"waitfile":    cmdWaitFile,
-			"seq":         cmdSeq,
-			"joblogonce":  cmdJoblogOnce,
-			"waitlines":   cmdWaitLines,
-			"joblogcheck": cmdJoblogCheck,
-			"sameitems":   cmdSameItems,
-			"filemode":    cmdFileMode,
-			"waitjob":     cmdWaitJob,
-			"waitdaemon":  cmdWaitDaemon,
-			"waitqueue":   cmdWaitQueue,
+			"listen":         cmdListen,
+			"sum":            cmdSum,
+			"lines":          cmdLines,
+			"waitfile":       cmdWaitFile,
+			"seq":            cmdSeq,
+			"joblogonce":     cmdJoblogOnce,
+			"waitlines":      cmdWaitLines,
+			"joblogcheck":    cmdJoblogCheck,
+			"sameitems":      cmdSameItems,
+			"filemode":       cmdFileMode,
+			"waitjob":        cmdWaitJob,
+			"waitdaemon":     cmdWaitDaemon,
+			"waitqueue":      cmdWaitQueue,
+			"waitjobrunning": cmdWaitJobRunning,
 		},
 	})
 }
@@ -271,6 +273,25 @@ func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("the daemon did not come up")
+}
+
+// runningOne is the line of rsh job get for a job with one item running.
+var runningOne = regexp.MustCompile(`(?m)^running: +1 items`)
+
+// waitjobrunning NAME waits (up to a minute) until rsh job get NAME says
+// that the job has an item running, from its process's pool metrics.
+func cmdWaitJobRunning(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitjobrunning NAME")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if ts.Exec("rsh", "job", "get", args[0]) == nil && runningOne.MatchString(ts.ReadFile("stdout")) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("job %s never showed an item running", args[0])
 }
 
 // waitqueue URL [FLAGS] waits (up to a minute) until rsh queue stat URL

@@ -143,6 +143,9 @@ type runHooks struct {
 	// drained is told when the run starts draining (a first signal,
 	// --halt): a source stops taking new items.
 	drained func()
+	// pool is told of the run's pool once it is made (a job process
+	// reports its metrics).
+	pool func(*pool.Pool)
 	// ended is told why the run stopped early, if it did: it could not
 	// start (setup: the script did not compile or initialise), the output
 	// or job log could not be written (out), or the input could not be
@@ -301,6 +304,9 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		return fail(err)
 	}
 	defer p.Close()
+	if hooks.pool != nil {
+		hooks.pool(p)
+	}
 
 	in := newInput(env.Stdin, o.files, o.in)
 	in.maxLine = o.maxLine

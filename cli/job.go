@@ -385,6 +385,15 @@ func printJobInfo(w io.Writer, i jobs.Info) {
 	if i.InputOpen {
 		row("input", "still arriving")
 	}
+	if i.State == jobs.Running {
+		row("running", "%d items (%d read ahead, waiting)", i.Running, i.Queued)
+	}
+	if i.P50Ms > 0 {
+		row("item time", "p50 %s, p99 %s (to a power of two)", msDuration(i.P50Ms), msDuration(i.P99Ms))
+	}
+	if i.Retried > 0 {
+		row("retried", "%d", i.Retried)
+	}
 	row("rate", "%s", rateOf(i))
 	row("eta", "%s", etaOf(i))
 	row("created", "%s", i.CreatedAt.Format(time.RFC3339))

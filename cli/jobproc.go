@@ -172,7 +172,35 @@ func jobProcess(dir string) int {
 		stdin = eofReader{}
 	}
 	env := Env{Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	// The pool's metrics go to the daemon every metricsReport while the
+	// job runs.
+	stopMetrics := make(chan struct{})
+	var metricsDone sync.WaitGroup
+	hooks.pool = func(p *pool.Pool) {
+		metricsDone.Add(1)
+		go func() {
+			defer metricsDone.Done()
+			t := time.NewTicker(metricsReport)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopMetrics:
+					return
+				case <-t.C:
+				}
+				m := p.Metrics()
+				rep.update(func(r *jobs.Report) {
+					r.Running, r.Queued, r.Retried = m.Running, m.Queued, m.Retried
+					r.P50Ms = msOf(m.Durations.Percentile(50))
+					r.P99Ms = msOf(m.Durations.Percentile(99))
+				})
+			}
+		}()
+	}
 	code := runWith(ctx, o, env, hooks)
+	close(stopMetrics)
+	metricsDone.Wait()
+	rep.update(func(r *jobs.Report) { r.Running, r.Queued = 0, 0 })
 	rep.final(nil)
 	return code
 }
@@ -180,6 +208,13 @@ func jobProcess(dir string) int {
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// metricsReport is how often a job process sends its pool's metrics: as
+// often as `rsh job ls` is worth refreshing, at one small write.
+const metricsReport = 500 * time.Millisecond
+
+// msOf is d in milliseconds.
+func msOf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // jobRunOptions makes the options of `rsh run` that run spec: the flags'
 // defaults, what the spec says, and the job's files in dir.

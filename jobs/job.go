@@ -427,6 +427,7 @@ func (j *job) supervise(m *Manager) {
 		if i.State == Completed || i.State == CompletedWithErrors {
 			i.Total = i.Done
 		}
+		i.Running, i.Queued = 0, 0
 	})
 }
 
@@ -501,6 +502,7 @@ func (j *job) progress(r Report) {
 		j.info.Total = r.Total
 	}
 	j.info.Committed = max(j.info.Committed, r.Committed)
+	j.info.Running, j.info.Queued, j.info.Retried, j.info.P50Ms, j.info.P99Ms = r.Running, r.Queued, r.Retried, r.P50Ms, r.P99Ms
 	j.notifyLocked()
 	due := time.Since(j.lastSave) >= progressSave
 	j.mu.Unlock()

@@ -188,6 +188,15 @@ type Info struct {
 	Total     int `json:"total"`
 	Succeeded int `json:"succeeded"`
 	Failed    int `json:"failed"`
+	// Running and Queued are its items running now and waiting for a
+	// runspace; Retried the retries made; P50Ms and P99Ms the median and
+	// 99th percentile of its items' durations (approximate to a
+	// power-of-two bucket), since its process (last) started.
+	Running int     `json:"running,omitempty"`
+	Queued  int     `json:"queued,omitempty"`
+	Retried int64   `json:"retried,omitempty"`
+	P50Ms   float64 `json:"p50Ms,omitempty"`
+	P99Ms   float64 `json:"p99Ms,omitempty"`
 	// Rate is items per second since the job (last) started; EtaMs how
 	// long the rest may take at that rate (0: unknown).
 	Rate  float64 `json:"rate,omitempty"`

@@ -524,6 +524,24 @@ func TestInputCutBeforeAnyItem(t *testing.T) {
 	}
 }
 
+// A running job reports its process's pool metrics: items running now,
+// and its items' durations; once it ends nothing runs.
+func TestJobMetrics(t *testing.T) {
+	m := newManager(t, jobs.Options{})
+	items := make([]jobs.Item, 12)
+	for i := range items {
+		items[i] = jobs.Item{Value: json.RawMessage(fmt.Sprint(i + 1))}
+	}
+	name := start(t, m, jobs.Spec{Name: "metrics", Script: `(n) => { sleep(150); return n }`, Throttle: 2, Items: items})
+	waitInfo(t, m, name, "two items running and durations known", func(i jobs.Info) bool {
+		return i.Running == 2 && i.P50Ms >= 100
+	})
+	info := waitJob(t, m, name)
+	if info.State != jobs.Completed || info.Running != 0 || info.Queued != 0 {
+		t.Fatalf("%+v", info)
+	}
+}
+
 // With MaxJobs 1 the jobs after the first wait as NotStarted, numbered in
 // order, and start in that order — not in the order their input is ready.
 func TestQueue(t *testing.T) {

@@ -117,6 +117,16 @@ type Report struct {
 	// daemon hands out no result past it, because a resumed run may
 	// replace what lies beyond.
 	Committed int64 `json:"committed"`
+	// Running and Queued are the job's items running now and read ahead
+	// waiting for a runspace; Retried the retry attempts made; P50Ms and
+	// P99Ms the median and 99th percentile of the items' durations (to a
+	// power-of-two bucket): the job process's pool.Metrics, as `rsh run
+	// --progress` sees them.
+	Running int     `json:"running,omitempty"`
+	Queued  int     `json:"queued,omitempty"`
+	Retried int64   `json:"retried,omitempty"`
+	P50Ms   float64 `json:"p50Ms,omitempty"`
+	P99Ms   float64 `json:"p99Ms,omitempty"`
 	// Final marks the last report; Error then says why the job could not
 	// finish (the script did not compile, results could not be stored),
 	// if it could not.
