@@ -65,32 +65,11 @@ func daemonRoundsCommand(args []string) int {
 	if *seed == 0 {
 		*seed = time.Now().UnixNano() % 1e6
 	}
-	failed := 0
-	for i := range *n {
-		s := *seed + int64(i)
+	return playRounds(*n, *seed, cfg.keep, "daemon kill/resume", func(s int64) roundReport {
 		r := newJobRound(s, filepath.Join(cfg.dir, fmt.Sprintf("daemon-round-%d", s)))
-		start := time.Now()
 		story, problems := r.play(cfg)
-		verdict := "PASS"
-		if len(problems) > 0 {
-			verdict = "FAIL"
-			failed++
-		}
-		fmt.Printf("%s daemon kill/resume round %d (seed %d) %s: %d items, %s, %.1fs",
-			verdict, i+1, s, r.variant(), len(r.lines), story, time.Since(start).Seconds())
-		if len(problems) > 0 {
-			fmt.Printf(": %s; files in %s\n", strings.Join(problems, "; "), r.dir)
-			continue
-		}
-		fmt.Println()
-		if !cfg.keep {
-			os.RemoveAll(r.dir)
-		}
-	}
-	if failed > 0 {
-		return 1
-	}
-	return 0
+		return roundReport{variant: r.variant(), size: fmt.Sprintf("%d items", len(r.lines)), story: story, dir: r.dir, problems: problems}
+	})
 }
 
 // absolute checks that rsh, script and dir are given, and makes them

@@ -76,25 +76,41 @@ func roundsCommand(args []string) int {
 	if *seed == 0 {
 		*seed = time.Now().UnixNano() % 1e6
 	}
-	failed := 0
-	for i := range *n {
-		s := *seed + int64(i)
+	return playRounds(*n, *seed, cfg.keep, "kill/resume", func(s int64) roundReport {
 		r := newRound(s, filepath.Join(cfg.dir, fmt.Sprintf("round-%d", s)))
-		start := time.Now()
 		story, problems := r.play(cfg)
+		return roundReport{variant: r.variant(), size: fmt.Sprintf("%d lines", len(r.lines)), story: story, dir: r.dir, problems: problems}
+	})
+}
+
+// roundReport is what one round says of itself.
+type roundReport struct {
+	variant, size, story, dir string
+	problems                  []string
+}
+
+// playRounds plays n rounds, the first with seed, each the next seed,
+// printing a PASS or FAIL line for each; the files of a round that passed
+// are removed unless keep. It returns the exit code: 1 if a round failed.
+func playRounds(n int, seed int64, keep bool, what string, play func(seed int64) roundReport) int {
+	failed := 0
+	for i := range n {
+		s := seed + int64(i)
+		start := time.Now()
+		r := play(s)
 		verdict := "PASS"
-		if len(problems) > 0 {
+		if len(r.problems) > 0 {
 			verdict = "FAIL"
 			failed++
 		}
-		fmt.Printf("%s kill/resume round %d (seed %d) %s: %d lines, %s, %.1fs",
-			verdict, i+1, s, r.variant(), len(r.lines), story, time.Since(start).Seconds())
-		if len(problems) > 0 {
-			fmt.Printf(": %s; files in %s\n", strings.Join(problems, "; "), r.dir)
+		fmt.Printf("%s %s round %d (seed %d) %s: %s, %s, %.1fs",
+			verdict, what, i+1, s, r.variant, r.size, r.story, time.Since(start).Seconds())
+		if len(r.problems) > 0 {
+			fmt.Printf(": %s; files in %s\n", strings.Join(r.problems, "; "), r.dir)
 			continue
 		}
 		fmt.Println()
-		if !cfg.keep {
+		if !keep {
 			os.RemoveAll(r.dir)
 		}
 	}
