@@ -144,7 +144,7 @@ func BenchmarkJoblog(b *testing.B) {
 	for _, joblog := range []bool{false, true} {
 		b.Run(map[bool]string{false: "without", true: "with"}[joblog], func(b *testing.B) {
 			dir := b.TempDir()
-			cpu := cpuTime()
+			cpu := testutil.CPUTime()
 			for i := 0; b.Loop(); i++ {
 				args := []string{"-e", "(n) => n * n"}
 				if joblog {
@@ -161,7 +161,7 @@ func BenchmarkJoblog(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "items/s")
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(n*b.N), "cpu-ns/item")
+			b.ReportMetric(float64(testutil.CPUTime()-cpu)/float64(n*b.N), "cpu-ns/item")
 		})
 	}
 }

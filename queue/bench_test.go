@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runspaces/rsh/internal/testutil"
 	"github.com/runspaces/rsh/queue"
 	"github.com/runspaces/rsh/vm"
 )
@@ -28,7 +29,7 @@ func BenchmarkWork(b *testing.B) {
 			putRate := float64(b.N) / time.Since(start).Seconds()
 			w := work(b, c, queue.WorkOptions{Batch: batch})
 			b.ResetTimer()
-			cpu := cpuTime()
+			cpu := testutil.CPUTime()
 			n := 0
 			for it := range w.Items() {
 				if err := w.Done(result(it, vm.Success, 1)); err != nil {
@@ -43,7 +44,7 @@ func BenchmarkWork(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
-			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/item")
+			b.ReportMetric(float64((testutil.CPUTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/item")
 			b.ReportMetric(putRate, "put-items/s")
 			st, err := c.Stat(context.Background(), job, results, "")
 			if err != nil {

@@ -1,14 +1,15 @@
 //go:build unix
 
-package cli_test
+package testutil
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime returns the CPU time (user and system) the process has used.
-func cpuTime() time.Duration {
+// CPUTime returns the CPU time (user and system) this process has used,
+// for benchmarks that report CPU per item next to wall time.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
