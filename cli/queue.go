@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -505,13 +507,13 @@ const queueCloseGrace = 10 * time.Second
 
 // splitHostPort splits HOST:PORT with a numeric port.
 func splitHostPort(s string) (string, int, error) {
-	i := strings.LastIndexByte(s, ':')
-	if i < 0 {
+	host, p, err := net.SplitHostPort(s)
+	if err != nil {
 		return "", 0, errors.New("want HOST:PORT")
 	}
-	var port int
-	if _, err := fmt.Sscanf(s[i+1:], "%d", &port); err != nil || port < 0 || port > 65535 {
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
 		return "", 0, errors.New("want a port from 0 to 65535")
 	}
-	return strings.Trim(s[:i], "[]"), port, nil
+	return host, port, nil
 }

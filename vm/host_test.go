@@ -23,16 +23,7 @@ func runHost(t *testing.T, src string, item any, st vm.InitialState) *vm.Result 
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := vm.NewFactory(script, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := f.NewRunspace(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	return rs.Invoke(context.Background(), item)
+	return scriptRunspace(t, script, st).Invoke(context.Background(), item)
 }
 
 // kv is a host module like a program would write: a key-value store the

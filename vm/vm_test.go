@@ -54,6 +54,12 @@ func pathRunspace(t *testing.T, path string, state vm.InitialState) *vm.Runspace
 	if err != nil {
 		t.Fatal(err)
 	}
+	return scriptRunspace(t, s, state)
+}
+
+// scriptRunspace is a runspace of s, closed when the test ends.
+func scriptRunspace(t *testing.T, s *vm.Script, state vm.InitialState) *vm.Runspace {
+	t.Helper()
 	f, err := vm.NewFactory(s, state)
 	if err != nil {
 		t.Fatal(err)
