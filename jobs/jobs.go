@@ -33,6 +33,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -632,18 +633,10 @@ func (m *Manager) Stop(ctx context.Context, name string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
+	// A waiting job leaves the queue; job.stop then ends it as never
+	// started.
 	m.mu.Lock()
-	for i, q := range m.queue {
-		if q == j {
-			m.queue = append(m.queue[:i:i], m.queue[i+1:]...)
-			m.mu.Unlock()
-			j.endInput(0, errors.New("the job was stopped"), true)
-			j.update(func(i *Info) {
-				i.State, i.Reason, i.EndedAt = Stopped, "stopped before it started", time.Now()
-			})
-			return j.snapshot(), nil
-		}
-	}
+	m.queue = slices.DeleteFunc(m.queue, func(q *job) bool { return q == j })
 	m.mu.Unlock()
 	j.stop(m, false)
 	return j.awaitEnd(ctx, nil)
