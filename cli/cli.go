@@ -323,6 +323,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 			total = in.count()
 		}
 		bar = newProgress(env.Stderr, total)
+		bar.follow(p)
 		env.Stderr = bar.clearFor(env.Stderr)
 	}
 	// A write that fails (stdout, the job log) stops the run at once: it

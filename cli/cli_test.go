@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,10 @@ func TestProgressBar(t *testing.T) {
 			}
 			if tc.wantBar && !strings.Contains(errOut.String(), "step") {
 				t.Errorf("writeProgress status not shown: %s", errOut.String())
+			}
+			// The pool's live count (pool.Metrics) of items running.
+			if tc.wantBar && !regexp.MustCompile(`items, [12] running`).MatchString(errOut.String()) {
+				t.Errorf("items running not shown: %s", errOut.String())
 			}
 		})
 	}

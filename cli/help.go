@@ -83,7 +83,8 @@ Input and output:
 
 Long runs:
       --progress            a progress bar on stderr: done/total, rate, ETA,
-                            failures, the last writeProgress status (default:
+                            items running, failures, the last writeProgress
+                            status (default:
                             on when stderr is a terminal; --progress=false)
       --total N             the number of items, for the bar, when it cannot
                             be counted up front (stdin)

@@ -36,8 +36,8 @@ job in a process of its own, and come back to them.
                       the script runs once. The job runs in this directory:
                       relative paths resolve here.
   rsh job ls [--state S] [--json]
-                      list jobs: state, done/total, failures, rate, ETA,
-                      duration; --state Running (or NotStarted, Completed,
+                      list jobs: state, done/total, items running now,
+                      failures, rate, ETA, duration; --state Running (or NotStarted, Completed,
                       CompletedWithErrors, Failed, Stopped) keeps those
   rsh job get NAME [--json]
                       one job in detail
@@ -328,7 +328,7 @@ func printJSON(env Env, v any) int {
 // printJobTable writes `rsh job ls`'s table.
 func printJobTable(w io.Writer, list []jobs.Info) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tDONE\tFAILED\tRATE\tETA\tDURATION")
+	fmt.Fprintln(tw, "NAME\tSTATE\tDONE\tRUNNING\tFAILED\tRATE\tETA\tDURATION")
 	for _, i := range list {
 		state := string(i.State)
 		if i.QueuePosition > 0 {
@@ -337,7 +337,7 @@ func printJobTable(w io.Writer, list []jobs.Info) {
 		if i.Resumed > 0 {
 			state += " (resumed)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", i.Name, state, doneOf(i), i.Failed, rateOf(i), etaOf(i),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", i.Name, state, doneOf(i), i.Running, i.Failed, rateOf(i), etaOf(i),
 			msDuration(i.DurationMs).Round(time.Millisecond))
 	}
 	tw.Flush()

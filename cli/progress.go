@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/runspaces/rsh/pool"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -21,6 +22,9 @@ type progress struct {
 	done   atomic.Int64 // input records finished
 	failed atomic.Int64
 	status atomic.Pointer[string] // the last writeProgress status
+	// metrics, when set, reads the pool's live counts (pool.Metrics, the
+	// numbers `rsh job get` shows for a job): items running now.
+	metrics atomic.Pointer[func() pool.Metrics]
 
 	mu       sync.Mutex // serialises drawing and stderr lines
 	finished bool       // after finish, writes go straight through
@@ -71,14 +75,25 @@ func (p *progress) draw() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	desc := "items"
+	if m := p.metrics.Load(); m != nil {
+		if r := (*m)().Running; r > 0 {
+			desc += fmt.Sprintf(", %d running", r)
+		}
+	}
 	if f := p.failed.Load(); f > 0 {
-		desc = fmt.Sprintf("items, %d failed", f)
+		desc += fmt.Sprintf(", %d failed", f)
 	}
 	if s := p.status.Load(); s != nil && *s != "" {
 		desc += " · " + *s
 	}
 	p.bar.Describe(desc)
 	_ = p.bar.Set64(p.done.Load())
+}
+
+// follow makes the bar show the live counts of pool p.
+func (p *progress) follow(pl *pool.Pool) {
+	m := pl.Metrics
+	p.metrics.Store(&m)
 }
 
 // record counts finished records.
