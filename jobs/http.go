@@ -111,6 +111,10 @@ func Handler(m *Manager, token string, idle time.Duration) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
+	mux.HandleFunc("GET "+MetricsPath, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_ = WriteMetrics(w, m.List())
+	})
 	mux.HandleFunc("GET /v1/jobs/{name}", func(w http.ResponseWriter, r *http.Request) {
 		info, err := m.Get(r.PathValue("name"))
 		if err != nil {

@@ -208,3 +208,58 @@ func TestHTTPRoundTrip(t *testing.T) {
 		t.Errorf("list after remove: %+v %v", list, err)
 	}
 }
+
+// GET /metrics gives the jobs' counts as Prometheus text, behind the
+// token like every other request.
+func TestHTTPMetrics(t *testing.T) {
+	m := newManager(t, jobs.Options{})
+	c := serve(t, m, "tok")
+	name := start(t, m, jobs.Spec{Name: "m1", Script: `(n) => { if (n == 2) throw new Error("two"); return n }`, Items: numbers(3)})
+	waitJob(t, m, name)
+	get := func(token string) (int, string) {
+		req, err := http.NewRequest("GET", c.Base+jobs.MetricsPath, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := get(""); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d, want 401", code)
+	}
+	code, body := get("tok")
+	if code != http.StatusOK {
+		t.Fatalf("%d: %s", code, body)
+	}
+	for _, want := range []string{
+		"# TYPE rsh_jobs gauge\n",
+		`rsh_jobs{state="CompletedWithErrors"} 1` + "\n",
+		`rsh_jobs{state="Running"} 0` + "\n",
+		`rsh_job_items_done{job="m1",state="CompletedWithErrors"} 3` + "\n",
+		`rsh_job_items_failed{job="m1",state="CompletedWithErrors"} 1` + "\n",
+		`rsh_job_items_running{job="m1",state="CompletedWithErrors"} 0` + "\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+}
+
+// Label values are escaped as the text format wants.
+func TestWriteMetricsEscapes(t *testing.T) {
+	var b strings.Builder
+	if err := jobs.WriteMetrics(&b, []jobs.Info{{Name: "a\"b\\c\nd", State: jobs.Failed, Done: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := `rsh_job_items_done{job="a\"b\\c\nd",state="Failed"} 2`; !strings.Contains(b.String(), want) {
+		t.Errorf("got:\n%s\nwant a line %s", b.String(), want)
+	}
+}

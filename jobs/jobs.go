@@ -66,9 +66,14 @@ func (s State) Finished() bool {
 	return false
 }
 
+// allStates lists the states in the order a job goes through them.
+func allStates() [6]State {
+	return [...]State{NotStarted, Running, Completed, CompletedWithErrors, Failed, Stopped}
+}
+
 // ParseState returns the state named s (in any case).
 func ParseState(s string) (State, error) {
-	for _, st := range []State{NotStarted, Running, Completed, CompletedWithErrors, Failed, Stopped} {
+	for _, st := range allStates() {
 		if strings.EqualFold(s, string(st)) {
 			return st, nil
 		}
