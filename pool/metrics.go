@@ -245,8 +245,8 @@ func (p *Pool) Metrics() Metrics {
 	var m Metrics
 	m.Running = int(p.counts.running.Load())
 	p.mu.Lock()
-	for in := range p.inputs {
-		m.Queued += len(in)
+	for r := range p.runs {
+		m.Queued += len(r.in) + len(r.cfg.source)
 	}
 	p.mu.Unlock()
 	m.Retried = p.counts.retried.Load()
