@@ -19,7 +19,7 @@ type Metrics struct {
 	Running int
 	// Queued is the items read from the inputs of the pool's runs and
 	// waiting for a runspace (the runs' read-ahead, at most ReadAhead per
-	// run).
+	// run), and those submitted to its streams and not yet read.
 	Queued int
 	// Completed counts the items that ended, by status.
 	Completed StatusCounts
