@@ -10,6 +10,17 @@
 //     Items that could not be decoded (Item.Err) always yield InvalidInput.
 //   - At most Throttle items run at once in a Pool, across all its concurrent
 //     runs, and at most the Limiter's size across every Pool sharing it.
+//     SetThrottle and Limiter.SetSize change these bounds while runs go
+//     on: a raise starts more items at once in the runs going on; after a
+//     lowering, no item starts until fewer than the new bound run.
+//   - A Stream is full (TrySubmit reports false, Submit waits) exactly
+//     when its queue's size of submitted items wait for a worker; each
+//     submission's seq is the Seq of its result.
+//   - Shutdown starts no further item and lets the running ones finish;
+//     if its context ends first, they are interrupted (vm.Stopped) and it
+//     returns once every run has given back its runspaces. Close does the
+//     same at once, without waiting. Runs started after either report
+//     ErrClosed for each item.
 //   - A runspace is used by one goroutine at a time; one that was
 //     interrupted or panicked is closed and replaced, never reused.
 //   - An item stuck in native code (which never sees an interrupt) gets its
@@ -45,7 +56,8 @@ import (
 // others for long, while keeping the buffer small.
 const DefaultWindowPerRunspace = 64
 
-// ErrClosed is reported for items run on a closed pool.
+// ErrClosed is reported for items run on a closed pool, and by a Stream
+// that takes no more items.
 var ErrClosed = errors.New("pool: closed")
 
 // Options configure a Pool.
@@ -61,6 +73,7 @@ type Options struct {
 	// Stopped) result and its runtime is abandoned; 0 means DefaultGrace.
 	Grace time.Duration
 	// Throttle is the most items running at once; 0 means runtime.NumCPU().
+	// SetThrottle changes it later.
 	Throttle int
 	// Min runspaces are created by New, before any item; at least one is
 	// always created so that a script that fails to initialise is reported
