@@ -244,7 +244,11 @@ func (p *Pool) SetThrottle(n int) {
 // one stuck in native code gets its result Grace later, as when a run is
 // cancelled), and Shutdown returns ctx.Err() once every run has given back
 // its runspaces. Every item that started yields exactly one result either
-// way. Shutdown may be called more than once, and with Close.
+// way. Streams refuse submissions (ErrClosed) from the start.
+//
+// The runs' workers end once their last results are received, so call
+// Shutdown from another goroutine than those receiving results. It may be
+// called more than once, and with Close.
 func (p *Pool) Shutdown(ctx context.Context) error {
 	drained := p.closing(false)
 	select {
