@@ -50,6 +50,47 @@ func BenchmarkDispatch(b *testing.B) {
 	}
 }
 
+// BenchmarkStream is BenchmarkDispatch's cost of one item through the
+// pool when it is submitted to a Stream (from one goroutine, with Submit)
+// instead of read from a sequence: the submission's slot and seq, and one
+// more channel hand-off each way. The queue is the throttle (the default)
+// or ReadAhead items: a short queue keeps the batches short.
+func BenchmarkStream(b *testing.B) {
+	for _, queue := range []int{0, pool.ReadAhead} {
+		b.Run(fmt.Sprintf("queue=%d", queue), func(b *testing.B) {
+			s, _ := vm.Compile("b.js", "", `(n) => n`)
+			f, _ := vm.NewFactory(s, vm.InitialState{})
+			p, err := pool.New(context.Background(), pool.Options{Factory: f})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			st := p.Stream(context.Background(), queue)
+			go func() {
+				defer st.Close()
+				for i := 0; i < b.N; i++ {
+					if _, err := st.Submit(context.Background(), pool.Item{Value: i}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+			n := 0
+			for r := range st.Results() {
+				if r.Status != vm.Success {
+					b.Fatal(r.Status)
+				}
+				n++
+			}
+			if n != b.N {
+				b.Fatalf("%d results for %d items", n, b.N)
+			}
+		})
+	}
+}
+
 // BenchmarkMetrics is the cost of one Metrics call, what a progress
 // display pays per refresh.
 func BenchmarkMetrics(b *testing.B) {

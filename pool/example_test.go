@@ -142,3 +142,98 @@ func dedent(s, prefix string) string {
 	}
 	return strings.Join(lines, "")
 }
+
+// A stream takes items one at a time: TrySubmit says when the queue is
+// full instead of waiting, Submit waits for room. Here the runspace is
+// busy until the host says so, and two items may wait for it.
+func ExamplePool_Stream() {
+	ctx := context.Background()
+	started, release := make(chan struct{}, 4), make(chan struct{})
+	hold := vm.HostFunction{Name: "hold", Func: func(ctx context.Context, _ []any) (any, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}}
+	script, _ := vm.Compile("square.js", "", `(n) => { hold(); return n * n }`)
+	factory, _ := vm.NewFactory(script, vm.InitialState{Functions: []vm.HostFunction{hold}})
+	p, _ := pool.New(ctx, pool.Options{Factory: factory, Throttle: 1})
+	defer p.Close()
+
+	s := p.Stream(ctx, 2)
+	s.TrySubmit(pool.Item{Value: 1})
+	<-started // item 1 runs; items 2 and 3 fill the queue
+	for n := 2; n <= 4; n++ {
+		if seq, ok := s.TrySubmit(pool.Item{Value: n}); ok {
+			fmt.Println("item", n, "is seq", seq)
+		} else {
+			fmt.Println("item", n, "refused: full")
+		}
+	}
+	close(release)
+	seq, err := s.Submit(ctx, pool.Item{Value: 4}) // waits for room
+	fmt.Println("item 4 is seq", seq, err)
+	s.Close()
+	for res := range s.Results() {
+		out, _ := vm.Decode[int](res)
+		fmt.Println(res.Seq, res.Status, out)
+	}
+	// Output:
+	// item 2 is seq 2
+	// item 3 is seq 3
+	// item 4 refused: full
+	// item 4 is seq 4 <nil>
+	// 1 Success [1]
+	// 2 Success [4]
+	// 3 Success [9]
+	// 4 Success [16]
+}
+
+// Shutdown drains a pool: no item starts any more, the running ones may
+// finish, and those still running when its context ends are stopped.
+// Here item 2 finishes and item 1 never would.
+func ExamplePool_Shutdown() {
+	ctx := context.Background()
+	started, release := make(chan struct{}, 2), make(chan struct{})
+	wait := vm.HostFunction{Name: "wait", Func: func(ctx context.Context, args []any) (any, error) {
+		started <- struct{}{}
+		if args[0] == int64(2) {
+			<-release
+			return nil, nil
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}
+	script, _ := vm.Compile("wait.js", "", `(n) => { wait(n); return n }`)
+	factory, _ := vm.NewFactory(script, vm.InitialState{Functions: []vm.HostFunction{wait}})
+	p, _ := pool.New(ctx, pool.Options{Factory: factory, Throttle: 2, KeepOrder: true})
+
+	done := make(chan []*vm.Result)
+	go func() {
+		var rs []*vm.Result
+		for res := range p.Run(ctx, pool.Items([]int{1, 2})) {
+			rs = append(rs, res)
+		}
+		done <- rs
+	}()
+	<-started
+	<-started
+	close(release)
+	deadline, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	fmt.Println("shutdown:", p.Shutdown(deadline))
+	for _, res := range <-done {
+		fmt.Println(res.Seq, res.Status)
+	}
+	for res := range p.Run(ctx, pool.Items([]int{3})) {
+		fmt.Println(res.Seq, res.Status, res.Error.Message)
+	}
+	// Output:
+	// shutdown: context deadline exceeded
+	// 1 Stopped
+	// 2 Success
+	// 1 Exception pool: closed
+}

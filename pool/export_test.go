@@ -18,3 +18,24 @@ func CountBatch(p *Pool, out []*vm.Result) {
 	p.counts.batchStarted(len(out))
 	p.counts.batchEnded(out)
 }
+
+// Workers returns the number of workers of each run going on.
+func Workers(p *Pool) []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []int
+	for r := range p.runs {
+		out = append(out, int(r.workers.Load()))
+	}
+	return out
+}
+
+// IdleRunners returns the number of idle runners the pool keeps.
+func IdleRunners(p *Pool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+// Draining returns the channel closed when the pool starts closing.
+func Draining(p *Pool) <-chan struct{} { return p.draining }

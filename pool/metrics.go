@@ -19,7 +19,7 @@ type Metrics struct {
 	Running int
 	// Queued is the items read from the inputs of the pool's runs and
 	// waiting for a runspace (the runs' read-ahead, at most ReadAhead per
-	// run).
+	// run), and those submitted to its streams and not yet read.
 	Queued int
 	// Completed counts the items that ended, by status.
 	Completed StatusCounts
@@ -245,8 +245,8 @@ func (p *Pool) Metrics() Metrics {
 	var m Metrics
 	m.Running = int(p.counts.running.Load())
 	p.mu.Lock()
-	for in := range p.inputs {
-		m.Queued += len(in)
+	for r := range p.runs {
+		m.Queued += len(r.in) + len(r.cfg.source)
 	}
 	p.mu.Unlock()
 	m.Retried = p.counts.retried.Load()

@@ -10,6 +10,17 @@
 //     Items that could not be decoded (Item.Err) always yield InvalidInput.
 //   - At most Throttle items run at once in a Pool, across all its concurrent
 //     runs, and at most the Limiter's size across every Pool sharing it.
+//     SetThrottle and Limiter.SetSize change these bounds while runs go
+//     on: a raise starts more items at once in the runs going on; after a
+//     lowering, no item starts until fewer than the new bound run.
+//   - A Stream is full (TrySubmit reports false, Submit waits) exactly
+//     when its queue's size of submitted items wait for a worker; each
+//     submission's seq is the Seq of its result.
+//   - Shutdown starts no further item and lets the running ones finish;
+//     if its context ends first, they are interrupted (vm.Stopped) and it
+//     returns once every run has given back its runspaces. Close does the
+//     same at once, without waiting. Runs started after either report
+//     ErrClosed for each item.
 //   - A runspace is used by one goroutine at a time; one that was
 //     interrupted or panicked is closed and replaced, never reused.
 //   - An item stuck in native code (which never sees an interrupt) gets its
@@ -32,7 +43,9 @@ import (
 	"fmt"
 	"iter"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runspaces/rsh/vm"
@@ -43,41 +56,9 @@ import (
 // others for long, while keeping the buffer small.
 const DefaultWindowPerRunspace = 64
 
-// ErrClosed is reported for items run on a closed pool.
+// ErrClosed is reported for items run on a closed pool, and by a Stream
+// that takes no more items.
 var ErrClosed = errors.New("pool: closed")
-
-// Limiter bounds how many items run at once across every Pool that shares
-// it, for example the jobs of one job manager.
-type Limiter struct{ sem chan struct{} }
-
-// NewLimiter returns a Limiter that lets n items run at once (n >= 1).
-func NewLimiter(n int) *Limiter {
-	if n < 1 {
-		panic("pool: NewLimiter: n must be >= 1")
-	}
-	return &Limiter{sem: make(chan struct{}, n)}
-}
-
-// Size returns the number of items the limiter lets run at once.
-func (l *Limiter) Size() int { return cap(l.sem) }
-
-func (l *Limiter) acquire(ctx context.Context) bool {
-	if l == nil {
-		return true
-	}
-	select {
-	case l.sem <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (l *Limiter) release() {
-	if l != nil {
-		<-l.sem
-	}
-}
 
 // Options configure a Pool.
 type Options struct {
@@ -92,6 +73,7 @@ type Options struct {
 	// Stopped) result and its runtime is abandoned; 0 means DefaultGrace.
 	Grace time.Duration
 	// Throttle is the most items running at once; 0 means runtime.NumCPU().
+	// SetThrottle changes it later.
 	Throttle int
 	// Min runspaces are created by New, before any item; at least one is
 	// always created so that a script that fails to initialise is reported
@@ -143,19 +125,36 @@ type Item struct {
 }
 
 // Pool runs items on runspaces. It is safe for concurrent use; several runs
-// may share it and its throttle.
+// (and streams) may share it and its throttle, which SetThrottle changes
+// while they go on. Shutdown drains it and Close stops it.
 type Pool struct {
 	opts   Options
 	engine Engine
 	rcfg   RunnerConfig
-	own    *Limiter // the pool's throttle
+	own    *Limiter // the pool's throttle, across its runs
+	// throttle is own's size, read by workers once per batch (an atomic,
+	// not own's lock) to find out whether they are surplus.
+	throttle atomic.Int64
+	// tune serialises SetThrottle, so throttle and own's size end the same.
+	tune sync.Mutex
+	// draining is closed when the pool starts closing: its runs stop
+	// taking items. halt is closed when they must stop at once: their
+	// running items are interrupted. Neither is ever replaced.
+	draining, halt chan struct{}
+
 	mu     sync.Mutex
 	idle   []Runner
-	close  bool
-	// inputs are the read-ahead buffers of the runs going on, for
-	// Metrics' Queued.
-	inputs map[<-chan Item]struct{}
-	counts counters
+	close  bool // draining is closed
+	halted bool // halt is closed
+	// runs are the runs whose workers are going, for SetThrottle,
+	// Shutdown and Metrics' Queued.
+	runs map[*run]struct{}
+	// open counts the runs that started before the pool closed and still
+	// have workers: Shutdown waits for them. drained, when made, is closed
+	// as open drops to zero once the pool is closed.
+	open    int
+	drained chan struct{}
+	counts  counters
 }
 
 // New makes a pool and its first runspaces. It returns a *vm.InitError if
@@ -180,7 +179,9 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 		opts.Grace = DefaultGrace
 	}
 	p := &Pool{opts: opts, engine: opts.Engine, own: NewLimiter(opts.Throttle),
+		draining: make(chan struct{}), halt: make(chan struct{}),
 		rcfg: RunnerConfig{Fresh: opts.Fresh, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Grace: opts.Grace}}
+	p.throttle.Store(int64(opts.Throttle))
 	if p.engine == nil {
 		p.engine = LocalEngine(opts.Factory)
 	}
@@ -195,31 +196,140 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 	return p, nil
 }
 
-// Close closes the idle runspaces; runs still going close theirs as they
-// finish. Items run after Close report ErrClosed.
-func (p *Pool) Close() {
+// Throttle returns the most items the pool runs at once.
+func (p *Pool) Throttle() int { return int(p.throttle.Load()) }
+
+// SetThrottle changes the most items the pool runs at once; n <= 0 means
+// runtime.NumCPU(), as in Options. The runs going on follow at once:
+// raising it starts more workers in each of them; lowering it lets the
+// running items finish, and then the surplus workers give back their
+// runspaces and end (idle runspaces above the new throttle are closed).
+// Options.Window, the reorder window of KeepOrder, keeps its size. It is
+// safe to call from any goroutine, at any time.
+func (p *Pool) SetThrottle(n int) {
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	p.tune.Lock()
+	p.throttle.Store(int64(n))
+	p.own.SetSize(n)
+	p.tune.Unlock()
+
 	p.mu.Lock()
+	var surplus []Runner
+	if len(p.idle) > n {
+		surplus = slices.Clone(p.idle[n:])
+		clear(p.idle[n:])
+		p.idle = p.idle[:n]
+	}
+	runs := make([]*run, 0, len(p.runs))
+	for r := range p.runs {
+		runs = append(runs, r)
+	}
+	p.mu.Unlock()
+	for _, r := range surplus {
+		r.Close()
+	}
+	for _, r := range runs {
+		r.grow()
+	}
+}
+
+// Shutdown closes the pool gracefully, as http.Server.Shutdown does a
+// server: runs and streams started from now on report ErrClosed for each
+// of their items; the runs going on stop reading their input and starting
+// items, and let the running ones finish and deliver their results. When
+// they all have, the runspaces are closed and Shutdown returns nil. If ctx
+// ends first, the running items are interrupted (they report vm.Stopped;
+// one stuck in native code gets its result Grace later, as when a run is
+// cancelled), and Shutdown returns ctx.Err() once every run has given back
+// its runspaces. Every item that started yields exactly one result either
+// way. Streams refuse submissions (ErrClosed) from the start.
+//
+// The runs' workers end once their last results are received, so call
+// Shutdown from another goroutine than those receiving results. It may be
+// called more than once, and with Close.
+func (p *Pool) Shutdown(ctx context.Context) error {
+	drained := p.closing(false)
+	select {
+	case <-drained:
+		return nil
+	default:
+	}
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+	}
+	p.closing(true)
+	<-drained
+	return ctx.Err()
+}
+
+// Close closes the pool now: it does what Shutdown does when its context
+// has already ended (the running items are interrupted and report
+// vm.Stopped, and items of runs started afterwards report ErrClosed), but
+// returns without waiting for the runs to give back their runspaces; they
+// close them as they end. Calling it after the runs are over (as a
+// deferred Close does) just closes the idle runspaces.
+func (p *Pool) Close() { p.closing(true) }
+
+// closing closes the pool (and halts its runs if halt), closes the idle
+// runspaces, and returns a channel closed once the runs that started
+// before the pool closed have all ended.
+func (p *Pool) closing(halt bool) <-chan struct{} {
+	p.mu.Lock()
+	if !p.close {
+		p.close = true
+		close(p.draining)
+	}
+	if halt && !p.halted {
+		p.halted = true
+		close(p.halt)
+	}
 	idle := p.idle
-	p.idle, p.close = nil, true
+	p.idle = nil
+	if p.drained == nil {
+		p.drained = make(chan struct{})
+		if p.open == 0 {
+			close(p.drained)
+		}
+	}
+	drained := p.drained
 	p.mu.Unlock()
 	for _, rs := range idle {
 		rs.Close()
 	}
+	return drained
 }
 
-// track and untrack add and remove a run's read-ahead buffer for Metrics.
-func (p *Pool) track(in <-chan Item) {
+// track registers a run whose workers are about to start. It reports
+// whether the pool was open: a run that starts on a closed pool does not
+// watch the pool's closing (its items report ErrClosed).
+func (p *Pool) track(r *run) (open bool) {
 	p.mu.Lock()
-	if p.inputs == nil {
-		p.inputs = make(map[<-chan Item]struct{})
+	defer p.mu.Unlock()
+	if p.runs == nil {
+		p.runs = make(map[*run]struct{})
 	}
-	p.inputs[in] = struct{}{}
-	p.mu.Unlock()
+	p.runs[r] = struct{}{}
+	if !p.close {
+		p.open++
+		return true
+	}
+	return false
 }
 
-func (p *Pool) untrack(in <-chan Item) {
+// untrack removes a run whose workers have all ended.
+func (p *Pool) untrack(r *run) {
 	p.mu.Lock()
-	delete(p.inputs, in)
+	delete(p.runs, r)
+	if r.open {
+		p.open--
+		if p.open == 0 && p.drained != nil {
+			close(p.drained)
+		}
+	}
 	p.mu.Unlock()
 }
 
@@ -239,6 +349,8 @@ func (p *Pool) get(ctx context.Context) (Runner, error) {
 	return p.engine.NewRunner(ctx, p.rcfg)
 }
 
+// put takes back a worker's runner: idle, or closed if it is broken, the
+// pool is closed, or as many as the throttle are idle already.
 func (p *Pool) put(rs Runner) {
 	if rs == nil {
 		return
@@ -248,7 +360,7 @@ func (p *Pool) put(rs Runner) {
 		return
 	}
 	p.mu.Lock()
-	if p.close {
+	if p.close || len(p.idle) >= p.Throttle() {
 		p.mu.Unlock()
 		rs.Close()
 		return
@@ -285,6 +397,12 @@ type RunOption func(*runConfig)
 type runConfig struct {
 	drain   <-chan struct{}
 	observe func(*vm.Result)
+	// taken, when set, is called with the number of items each time a
+	// worker takes items off the run's queue (Stream's room).
+	taken func(n int)
+	// source, when set, is a buffer feeding the run's input, counted in
+	// Metrics' Queued (Stream's submissions).
+	source chan Item
 }
 
 // Observe calls f with each result as soon as its item ends, from the
@@ -324,12 +442,17 @@ type delivery struct {
 //
 // When ctx is cancelled, Run stops reading and starting items and
 // interrupts the running ones, which report vm.Stopped; with Drain, it
-// stops reading and starting items and lets the running ones finish. Either
-// way every started item yields exactly one result and no other item yields
-// one. Breaking out of the returned sequence cancels the rest of the run.
-// Run returns once every runspace it used has been released; if items is
-// blocked in a read at that moment, the goroutine reading it exits at its
-// next yield.
+// stops reading and starting items and lets the running ones finish. The
+// pool's Shutdown drains the runs going on, and Close (or Shutdown's
+// context ending) interrupts them. Either way every started item yields
+// exactly one result and no other item yields one. Breaking out of the
+// returned sequence cancels the rest of the run. Run returns once every
+// runspace it used has been released; if items is blocked in a read at
+// that moment, the goroutine reading it exits at its next yield.
+//
+// A run starts as many workers as the throttle, each taking batches of
+// items and running them on its own runspace; SetThrottle adds or retires
+// workers while it goes on.
 func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption) iter.Seq[*vm.Result] {
 	var cfg runConfig
 	for _, o := range opts {
@@ -338,30 +461,46 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 	return func(yield func(*vm.Result) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		r := &run{p: p, ctx: ctx, cfg: cfg, in: make(chan Item, ReadAhead)}
+		// Registered with no workers, which SetThrottle leaves alone,
+		// until the run is ready for them.
+		r.open = p.track(r)
+		// A run that started on a closed pool ignores its closing: its
+		// items report ErrClosed.
+		var draining, halt <-chan struct{}
+		if r.open {
+			draining, halt = p.draining, p.halt
+		}
 		// stop is closed on drain or cancellation: nothing new starts.
 		stop := make(chan struct{})
 		go func() {
 			select {
 			case <-cfg.drain:
+			case <-draining:
+			case <-halt:
 			case <-ctx.Done():
 			}
 			close(stop)
+			select {
+			case <-halt:
+				cancel()
+			case <-ctx.Done():
+			}
 		}()
 		// stopped is checked before every item, so it is made of the
 		// cheapest checks there are: an atomic load, and non-blocking
 		// receives on one channel each (a select over several channels
 		// takes locks).
-		stopped := func() bool {
-			return ctx.Err() != nil || closed(stop) || closed(cfg.drain)
+		r.stop = stop
+		r.stopped = func() bool {
+			return ctx.Err() != nil || closed(stop) || closed(cfg.drain) || closed(draining)
 		}
 
-		in := make(chan Item, ReadAhead)
-		p.track(in)
-		defer p.untrack(in)
+		in := r.in
 		go func() { // reader: the only goroutine that touches items
 			defer close(in)
 			for it := range items {
-				if stopped() {
+				if r.stopped() {
 					return // stop reading as soon as the run stops
 				}
 				if len(in) < cap(in) {
@@ -378,36 +517,29 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			}
 		}()
 
-		throttle := p.opts.Throttle
-		results := make(chan delivery, throttle)
+		r.results = make(chan delivery, p.Throttle())
 		target, most := batchTarget, maxBatch
 		if bs, ok := p.engine.(BatchSizer); ok {
 			target, most = bs.BatchSize()
 			most = max(1, min(most, ReadAhead))
 		}
-		q := &queue{in: in, stop: stop, stopped: stopped, cost: newCostMeter(target, most)}
+		r.q = &queue{in: in, stop: stop, stopped: r.stopped, taken: cfg.taken, cost: newCostMeter(target, most)}
 		if p.opts.KeepOrder {
-			q.window = newSemaphore(p.opts.Window)
+			r.q.window = newSemaphore(p.opts.Window)
 		}
-		var wg sync.WaitGroup
+		throttle := p.Throttle()
+		r.workers.Store(int64(throttle))
 		for range throttle {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				p.worker(ctx, q, stopped, cfg.observe, results)
-			}()
+			go r.worker()
 		}
-		go func() {
-			wg.Wait()
-			close(results)
-		}()
+		r.grow() // in case the throttle was raised meanwhile
 
 		var o *orderer
-		if q.window != nil {
-			o = newOrderer(yield, q.window)
+		if r.q.window != nil {
+			o = newOrderer(yield, r.q.window)
 		}
 		done := false
-		for d := range results {
+		for d := range r.results {
 			if done {
 				continue // drain so workers can finish
 			}
@@ -424,6 +556,52 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			if done {
 				cancel()
 			}
+		}
+	}
+}
+
+// run is one Run going on: its queue and its workers.
+type run struct {
+	p       *Pool
+	ctx     context.Context
+	cfg     runConfig
+	in      chan Item
+	q       *queue
+	stop    <-chan struct{}
+	stopped func() bool
+	results chan delivery
+	// workers counts the run's workers. It only drops to zero once, when
+	// the last one ends (which ends the run): a surplus worker never takes
+	// it below the throttle, and grow never starts one from zero.
+	workers atomic.Int64
+	open    bool // started before the pool closed: Shutdown waits for it
+}
+
+// grow starts workers until the run has as many as the throttle, unless
+// it is ending.
+func (r *run) grow() {
+	for {
+		n := r.workers.Load()
+		if n == 0 || n >= r.p.throttle.Load() {
+			return
+		}
+		if r.workers.CompareAndSwap(n, n+1) {
+			go r.worker()
+		}
+	}
+}
+
+// retire reports whether the calling worker is surplus (the run has more
+// workers than the throttle) and, if so, counts it out. Workers ask once
+// per batch: two atomic loads, unless they are surplus.
+func (r *run) retire() bool {
+	for {
+		n := r.workers.Load()
+		if n <= r.p.throttle.Load() {
+			return false
+		}
+		if r.workers.CompareAndSwap(n, n-1) {
+			return true
 		}
 	}
 }
@@ -447,6 +625,7 @@ type queue struct {
 	in      <-chan Item
 	stop    <-chan struct{}
 	stopped func() bool
+	taken   func(n int)
 	ordinal int64
 	seq     int64
 	done    bool
@@ -469,6 +648,9 @@ func (q *queue) take() (batch, bool) {
 	case it, ok = <-q.in:
 	case <-q.stop:
 	}
+	if ok && q.taken != nil {
+		q.taken(1)
+	}
 	if !ok || q.stopped() {
 		q.done = true
 		return batch{}, false
@@ -486,6 +668,9 @@ func (q *queue) take() (batch, bool) {
 			break
 		}
 		items = append(items, it)
+	}
+	if q.taken != nil && len(items) > 1 {
+		q.taken(len(items) - 1)
 	}
 	if q.window != nil && !q.window.acquire(q.stop, len(items)) {
 		// Stopping while waiting for room: these items were never
@@ -554,32 +739,46 @@ func (o *orderer) deliver(d delivery) bool {
 	return true
 }
 
-// worker runs batches until the queue is done, holding at most one
-// runner.
-func (p *Pool) worker(ctx context.Context, q *queue, stopped func() bool, observe func(*vm.Result), results chan<- delivery) {
-	var r Runner
-	defer func() { p.put(r) }()
+// worker runs batches until the queue is done, or until it is surplus
+// after a batch (the throttle was lowered), holding at most one runner,
+// which it gives back as it ends. The last worker to end ends the run.
+func (r *run) worker() {
+	p := r.p
+	var rn Runner
+	surplus := false
+	defer func() {
+		p.put(rn)
+		if !surplus && r.workers.Add(-1) == 0 {
+			p.untrack(r)
+			close(r.results)
+		}
+	}()
 	for {
-		b, ok := q.take()
+		b, ok := r.q.take()
 		if !ok {
 			return
 		}
 		out := make([]*vm.Result, len(b.items))
 		start := time.Now()
 		p.counts.batchStarted(len(out))
-		p.runBatch(ctx, b, out, stopped, observe, &r)
-		q.cost.observe(time.Since(start), len(b.items))
+		r.runBatch(b, out, &rn)
+		r.q.cost.observe(time.Since(start), len(b.items))
 		p.counts.batchEnded(out)
-		results <- delivery{ordinal: b.ordinal, results: out}
+		r.results <- delivery{ordinal: b.ordinal, results: out}
+		if r.retire() {
+			surplus = true
+			return
+		}
 	}
 }
 
-func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped func() bool, observe func(*vm.Result), r *Runner) {
-	acquired := !stopped() && p.own.acquire(ctx)
+func (r *run) runBatch(b batch, out []*vm.Result, rn *Runner) {
+	p, ctx, stopped, observe := r.p, r.ctx, r.stopped, r.cfg.observe
+	acquired := !stopped() && p.own.acquire(ctx, r.stop)
 	if acquired {
-		defer p.own.release()
-		if acquired = p.opts.Limiter.acquire(ctx); acquired {
-			defer p.opts.Limiter.release()
+		defer p.own.release(1)
+		if acquired = p.opts.Limiter.acquire(ctx, r.stop); acquired {
+			defer p.opts.Limiter.release(1)
 		}
 	}
 	// ended completes a result as its item ends, in the goroutine that
@@ -607,19 +806,23 @@ func (p *Pool) runBatch(ctx context.Context, b batch, out []*vm.Result, stopped 
 		}
 	}
 	if acquired && invalid < len(b.items) && !stopped() {
-		if *r == nil {
+		if *rn == nil {
 			nr, err := p.get(ctx)
-			if err != nil {
+			switch {
+			case err == nil:
+				*rn = nr
+			case errors.Is(err, ErrClosed) && stopped():
+				// The pool closed as this batch was about to start:
+				// its items never started.
+			default:
 				p.failBatch(ctx, b, out, err, ended)
-			} else {
-				*r = nr
 			}
 		}
-		if *r != nil {
-			(*r).Run(ctx, b.items, out, ended, stopped)
-			if !(*r).Usable() {
-				(*r).Close()
-				*r = nil
+		if *rn != nil {
+			(*rn).Run(ctx, b.items, out, ended, stopped)
+			if !(*rn).Usable() {
+				(*rn).Close()
+				*rn = nil
 			}
 		}
 	}
