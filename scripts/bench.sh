@@ -6,6 +6,7 @@
 #   scripts/bench.sh                      # every workload, 5 timed runs each (~15 min on 2 cores)
 #   scripts/bench.sh -quick               # smaller inputs, 1 timed run: a smoke test (~1-2 min)
 #   scripts/bench.sh -only trivial,cpu -runs 7 > results.md
+#   BENCH_BASE=v0.3.0 scripts/bench.sh -only json   # before/after: also run rsh built from that commit
 #
 # Flags go to the harness (scripts/bench/main.go): -runs N, -only W,...,
 # -quick. It installs what is missing: parallel, nmap and hyperfine with
@@ -63,5 +64,16 @@ CGO_ENABLED=0 go build -o "$tmp/rsh" . # static: rsh needs no cgo, and starts fa
 go build -o "$tmp/limit" ./scripts/bench/limit
 go build -o "$tmp/bench" ./scripts/bench
 
-"$tmp/bench" -rsh "$tmp/rsh" -limit "$tmp/limit" -piscina "$piscina" \
+base=()
+if [[ -n ${BENCH_BASE:-} ]]; then
+	commit=$(git rev-parse --short "$BENCH_BASE^{commit}")
+	log "building rsh at $BENCH_BASE ($commit) for the (base) rows"
+	git worktree add -q --detach "$tmp/base-src" "$commit" >&2
+	(cd "$tmp/base-src" && CGO_ENABLED=0 go build -o "$tmp/rsh-base" .)
+	git worktree remove --force "$tmp/base-src"
+	base=(-rsh-base "$tmp/rsh-base" -rsh-base-commit "$commit")
+	invocation="BENCH_BASE=$BENCH_BASE $invocation"
+fi
+
+"$tmp/bench" -rsh "$tmp/rsh" -limit "$tmp/limit" -piscina "$piscina" "${base[@]}" \
 	-bench-dir scripts/bench -repo . -tmp "$tmp/work" -invocation "$invocation" "$@"

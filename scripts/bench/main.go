@@ -54,6 +54,8 @@ type config struct {
 	only       []string
 	quick      bool
 	rsh        string // the rsh binary
+	rshBase    string // an older rsh binary to run beside it ("" for none)
+	baseCommit string // what rshBase was built from, for the report
 	limit      string // the limit binary
 	piscina    string // a folder with driver.js, worker.js and node_modules/piscina
 	benchDir   string // scripts/bench: cpu.js, scan.js
@@ -78,6 +80,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&only, "only", "", "comma-separated workloads to run: "+strings.Join(workloadNames(), ","))
 	fs.BoolVar(&c.quick, "quick", false, "smaller inputs and one timed run: a smoke test of about a minute")
 	fs.StringVar(&c.rsh, "rsh", "", "the rsh binary (required)")
+	fs.StringVar(&c.rshBase, "rsh-base", "", "an older rsh binary: every rsh row is run with it too, as \"(base)\", for before/after in one run")
+	fs.StringVar(&c.baseCommit, "rsh-base-commit", "", "the commit -rsh-base was built from, for the report")
 	fs.StringVar(&c.limit, "limit", "", "the limit binary (required)")
 	fs.StringVar(&c.piscina, "piscina", "", "folder holding driver.js, worker.js and node_modules/piscina (empty: skip piscina)")
 	fs.StringVar(&c.benchDir, "bench-dir", "scripts/bench", "the folder of this program's JS files")
@@ -110,7 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.rsh == "" || c.limit == "" {
 		return nil, errors.New("-rsh and -limit are required (scripts/bench.sh builds and passes them)")
 	}
-	for _, p := range []*string{&c.rsh, &c.limit, &c.piscina, &c.benchDir, &c.repo, &c.tmp} {
+	for _, p := range []*string{&c.rsh, &c.rshBase, &c.limit, &c.piscina, &c.benchDir, &c.repo, &c.tmp} {
 		if *p == "" {
 			continue
 		}

@@ -127,6 +127,7 @@ func launch(args []string) int {
 func (e *env) toolEnv() []string {
 	return []string{
 		"RSH=" + e.c.rsh,
+		"RSH_BASE=" + e.c.rshBase,
 		"LIMIT=" + e.c.limit,
 		"PISCINA=" + e.c.piscina,
 		"BENCH=" + e.c.benchDir,

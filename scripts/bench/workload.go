@@ -84,6 +84,16 @@ func (r *toolResult) rate() float64 {
 	return float64(r.t.items) / median(r.walls).Seconds()
 }
 
+// cpuPerItem is the median run's CPU time (user + system, every process
+// of the command) per item: unlike wall time, it holds when other work
+// shares the machine.
+func (r *toolResult) cpuPerItem() time.Duration {
+	if !r.ok() || r.t.items == 0 {
+		return 0
+	}
+	return median(r.cpus) / time.Duration(r.t.items)
+}
+
 // selfRate is items/s from limit's own timing of its loop.
 func (r *toolResult) selfRate() float64 {
 	if !r.ok() || len(r.selfWalls) == 0 {
@@ -121,6 +131,9 @@ func runWorkload(ctx context.Context, e *env, name string) (*workloadResult, err
 	if w.teardown != nil {
 		defer w.teardown()
 	}
+	if e.c.rshBase != "" {
+		w.tools = withBase(w.tools)
+	}
 	wr := &workloadResult{w: w, threads: e.c.threads}
 	for _, t := range w.tools {
 		r := &toolResult{t: t}
@@ -156,6 +169,27 @@ func runWorkload(ctx context.Context, e *env, name string) (*workloadResult, err
 		w.after(wr)
 	}
 	return wr, nil
+}
+
+// baseSuffix names the rows of the older binary (-rsh-base).
+const baseSuffix = " (base)"
+
+// withBase adds after each rsh row the same command run by the older
+// binary, so that before and after take turns in one run.
+func withBase(tools []*tool) []*tool {
+	var out []*tool
+	for _, t := range tools {
+		out = append(out, t)
+		if !strings.Contains(t.cmd, `"$RSH"`) {
+			continue
+		}
+		b := *t
+		b.name += baseSuffix
+		b.cmd = strings.ReplaceAll(t.cmd, `"$RSH"`, `"$RSH_BASE"`)
+		b.warmCmd = strings.ReplaceAll(t.warmCmd, `"$RSH"`, `"$RSH_BASE"`)
+		out = append(out, &b)
+	}
+	return out
 }
 
 // runOnce times one run of r's tool and checks its output. Only ctx's end
