@@ -9,6 +9,10 @@ import (
 
 // BenchmarkNativeJSON compares the runspace's bounded JSON.parse and
 // JSON.stringify with the engine's on the json workload's object.
+// stringify-tracked is the runspace's JSON.stringify through the engine's
+// with rsh's depth-tracking replacer (what every call took before the
+// plain form got its own stringifier): an empty indentation string selects
+// it and writes the same text.
 func BenchmarkNativeJSON(b *testing.B) {
 	s, err := Compile("b.js", "", `(x) => x`)
 	if err != nil {
@@ -31,15 +35,16 @@ func BenchmarkNativeJSON(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		f    goja.Callable
-		arg  goja.Value
+		args []goja.Value
 	}{
-		{"parse", parse, text}, {"engine-parse", r.nat.parse, text},
-		{"stringify", stringify, v}, {"engine-stringify", r.nat.stringify, v},
+		{"parse", parse, []goja.Value{text}}, {"engine-parse", r.nat.parse, []goja.Value{text}},
+		{"stringify", stringify, []goja.Value{v}}, {"engine-stringify", r.nat.stringify, []goja.Value{v}},
+		{"stringify-tracked", stringify, []goja.Value{v, goja.Undefined(), r.rt.ToValue("")}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := c.f(goja.Undefined(), c.arg); err != nil {
+				if _, err := c.f(goja.Undefined(), c.args...); err != nil {
 					b.Fatal(err)
 				}
 			}
