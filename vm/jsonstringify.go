@@ -88,7 +88,7 @@ func plainStringify(replacer, space goja.Value) bool {
 // undefined. It panics with the script's exceptions.
 func (r *Runspace) stringifyPlain(v goja.Value, what string) goja.Value {
 	s := stringifier{r: r, buf: r.nat.sbuf[:0], stack: r.nat.sstack[:0], limit: r.nat.limit, what: what}
-	ok := s.str(v, stringEmpty(r.rt), nil)
+	ok := s.str(v, "", nil)
 	var out goja.Value = goja.Undefined()
 	if ok {
 		out = r.rt.ToValue(string(s.buf))
@@ -107,12 +107,11 @@ func (r *Runspace) stringifyPlain(v goja.Value, what string) goja.Value {
 // JSON.stringify calls: ordinary values reuse it, a huge one is let go.
 const maxKeptBuffer = 64 << 10
 
-func stringEmpty(rt *goja.Runtime) goja.Value { return rt.ToValue("") }
-
-// str writes value, read from holder under key (holder is nil for the
-// root), and reports whether anything was written (undefined, functions
-// and symbols are not).
-func (s *stringifier) str(value, key goja.Value, holder *goja.Object) bool {
+// str writes value, read under the name key (its JavaScript string when
+// key cannot hold it, else nil and made when toJSON needs it), and reports
+// whether anything was written (undefined, functions and symbols are
+// not).
+func (s *stringifier) str(value goja.Value, key string, keyValue goja.Value) bool {
 	r := s.r
 	if r.fired.Load() {
 		panic(r.rt.NewGoError(errInterrupted))
@@ -124,12 +123,12 @@ func (s *stringifier) str(value, key goja.Value, holder *goja.Object) bool {
 	switch o := value.(type) {
 	case *goja.Object:
 		if f, ok := goja.AssertFunction(o.Get("toJSON")); ok {
-			value = r.must(f(o, key))
+			value = r.must(f(o, s.keyValue(key, keyValue)))
 		}
 	default:
 		if value.ExportType() == typeBigInt {
 			if f, ok := goja.AssertFunction(r.must(r.stringifyHelpers().toJSONOf(goja.Undefined(), value))); ok {
-				value = r.must(f(value, key))
+				value = r.must(f(value, s.keyValue(key, keyValue)))
 			}
 		}
 	}
@@ -167,6 +166,14 @@ func (s *stringifier) str(value, key goja.Value, holder *goja.Object) bool {
 	s.stack[len(s.stack)-1] = nil
 	s.stack = s.stack[:len(s.stack)-1]
 	return true
+}
+
+// keyValue returns the JavaScript string of a property name.
+func (s *stringifier) keyValue(key string, v goja.Value) goja.Value {
+	if v != nil {
+		return v
+	}
+	return s.r.rt.ToValue(key)
 }
 
 // unbox returns the primitive a boxed number, string, boolean, BigInt or
@@ -230,8 +237,7 @@ func (s *stringifier) array(a *goja.Object) {
 			s.buf = append(s.buf, ',')
 		}
 		k := strconv.FormatInt(i, 10)
-		key := s.r.rt.ToValue(k)
-		if !s.str(a.Get(k), key, a) {
+		if !s.str(a.Get(k), k, nil) {
 			s.buf = append(s.buf, "null"...)
 		}
 	}
@@ -245,23 +251,23 @@ func (s *stringifier) object(o *goja.Object) {
 	first := true
 	for i, k := range keys {
 		var key, val goja.Value
+		off := len(s.buf)
+		if !first {
+			s.buf = append(s.buf, ',')
+		}
 		if strings.ContainsRune(k, utf8.RuneError) && o.ExportType() != proxyType {
 			// Maybe a lone surrogate that the Go string replaced: read
 			// the real name.
 			h := s.r.stringifyHelpers()
 			key = s.r.must(h.keyAt(goja.Undefined(), o, s.r.rt.ToValue(i)))
 			val = s.r.must(h.get(goja.Undefined(), o, key))
+			s.buf = appendJSValueString(s.buf, key.(goja.String))
 		} else {
-			key = s.r.rt.ToValue(k)
 			val = o.Get(k)
+			s.buf = appendJSONString(s.buf, k)
 		}
-		off := len(s.buf)
-		if !first {
-			s.buf = append(s.buf, ',')
-		}
-		s.buf = appendJSValueString(s.buf, key.(goja.String))
 		s.buf = append(s.buf, ':')
-		if s.str(val, key, o) {
+		if s.str(val, k, key) {
 			first = false
 		} else {
 			s.buf = s.buf[:off]
