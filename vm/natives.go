@@ -315,6 +315,12 @@ func (r *Runspace) stringify(value, replacer, space goja.Value, what string) (go
 		}
 		return out, nil
 	}
+	return r.stringifyTracked(value, replacer, space, what)
+}
+
+// stringifyTracked is stringify through the engine's JSON.stringify with
+// rsh's depth-tracking replacer.
+func (r *Runspace) stringifyTracked(value, replacer, space goja.Value, what string) (goja.Value, error) {
 	n := &r.nat
 	c := n.begin(what)
 	defer n.end()
