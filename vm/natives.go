@@ -23,6 +23,9 @@ import (
 //     calls the script's replacer function first, so that the script's sees
 //     what it would see without rsh's; a replacer array becomes a view of
 //     each object with just the listed keys (see listView).
+//     Called with no replacer and no indentation (the common form), it
+//     writes the value with rsh's stringifier instead (jsonstringify.go),
+//     which takes the engine's steps itself, bounded, without a replacer.
 //   - Array.prototype.join and toLocaleString, which call themselves
 //     (through each element's toString or toLocaleString) for arrays nested
 //     in arrays, count how deeply they are nested and throw a RangeError
@@ -64,6 +67,13 @@ type natives struct {
 	calls  []*stringifyCall // JSON.stringify calls in progress, innermost last
 	nested int              // Array.prototype.join and toLocaleString calls in progress
 	free   []*stringifyCall // finished calls, for reuse
+
+	// For JSON.stringify without a replacer or indentation (see
+	// stringifier): its helpers, made on first use, and its buffers,
+	// kept for the next call.
+	helpers *stringifyHelpers
+	sbuf    []byte
+	sstack  []*goja.Object
 }
 
 // stringifyCall is the state of one JSON.stringify call.
@@ -288,6 +298,9 @@ func (r *Runspace) isArray(o *goja.Object) bool {
 
 // jsonStringify is the runspace's JSON.stringify.
 func (r *Runspace) jsonStringify(call goja.FunctionCall) goja.Value {
+	if plainStringify(call.Argument(1), call.Argument(2)) {
+		return r.stringifyPlain(call.Argument(0), "JSON.stringify")
+	}
 	return r.must(r.stringify(call.Argument(0), call.Argument(1), call.Argument(2), "JSON.stringify"))
 }
 
@@ -295,6 +308,19 @@ func (r *Runspace) jsonStringify(call goja.FunctionCall) goja.Value {
 // what names the caller in the depth error. Called from Go, with no
 // replacer, it returns the script's exceptions instead of throwing them.
 func (r *Runspace) stringify(value, replacer, space goja.Value, what string) (goja.Value, error) {
+	if plainStringify(replacer, space) {
+		var out goja.Value
+		if ex := r.rt.Try(func() { out = r.stringifyPlain(value, what) }); ex != nil {
+			return nil, ex
+		}
+		return out, nil
+	}
+	return r.stringifyTracked(value, replacer, space, what)
+}
+
+// stringifyTracked is stringify through the engine's JSON.stringify with
+// rsh's depth-tracking replacer.
+func (r *Runspace) stringifyTracked(value, replacer, space goja.Value, what string) (goja.Value, error) {
 	n := &r.nat
 	c := n.begin(what)
 	defer n.end()
