@@ -20,7 +20,7 @@ import (
 	"github.com/runspaces/rsh/worker"
 )
 
-// Exit codes; see DESIGN.md.
+// Exit codes; see docs/design.md#exit-codes.
 const (
 	ExitOK = 0
 	// ExitItemsFailed is also the code of a run stopped because its

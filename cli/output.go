@@ -47,7 +47,7 @@ const shortInputLen = 40
 // flushInterval while anything waits, and at the end. The job-log lines of a
 // group's items are written only after the group's output has been written
 // to stdout, so the job log never claims an item whose output could still
-// be lost (the durability rule in DESIGN.md); they are written with one
+// be lost (the durability rule in docs/design.md); they are written with one
 // write, gathered over several groups when they are many.
 //
 // The first write that fails, to stdout or to the job log, stops the

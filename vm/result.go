@@ -10,7 +10,7 @@ import (
 // Status is the outcome of one item.
 type Status string
 
-// The statuses of an item; see DESIGN.md.
+// The statuses of an item; see docs/design.md#statuses.
 const (
 	// Success: the function returned and nothing was written to the error stream.
 	Success Status = "Success"
