@@ -135,7 +135,7 @@ func (r *Runspace) parseJSON(raw []byte) (goja.Value, error) {
 		n, _ := strconv.ParseInt(string(raw), 10, 64)
 		return r.rt.ToValue(n), nil
 	}
-	v, err := decodeJSON(r.rt, raw)
+	v, err := decodeJSON(r.rt, &r.nat.names, raw)
 	switch {
 	case err == nil:
 		return v, nil

@@ -76,15 +76,18 @@ func BenchmarkJSONRoundTrip(b *testing.B) {
 	enc := jsonEncoder{rt: rt}
 	data := []byte(benchObject)
 	var buf []byte
+	var names jsonNames
 	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := decodeJSON(rt, data); err != nil {
+			if _, err := decodeJSON(rt, &names, data); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-	v, _ := decodeJSON(rt, data)
+	v, _ := decodeJSON(rt, nil, data)
 	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
 		for b.Loop() {
 			buf, _ = enc.append(buf[:0], v, 0)
 		}

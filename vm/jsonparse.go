@@ -17,17 +17,18 @@ import (
 // else it does not handle exactly like JSON.parse — invalid JSON (so the
 // error message is JSON.parse's), lone surrogates — and the caller then
 // uses JSON.parse, after checking the depth (JSONTooDeep): the fallback
-// may be found before a too-deep part is.
-func decodeJSON(rt *goja.Runtime, data []byte) (goja.Value, error) {
-	d := jsonDecoder[[]byte]{rt: rt, data: data}
+// may be found before a too-deep part is. Property names are taken from
+// names (nil: none kept) and added to it.
+func decodeJSON(rt *goja.Runtime, names *jsonNames, data []byte) (goja.Value, error) {
+	d := jsonDecoder[[]byte]{rt: rt, data: data, names: names}
 	return d.decode()
 }
 
 // decodeJSONString is decodeJSON for a JavaScript string's text. The
 // strings it makes are copies: substrings would keep the whole text alive
 // as long as any of them.
-func decodeJSONString(rt *goja.Runtime, data string) (goja.Value, error) {
-	d := jsonDecoder[string]{rt: rt, data: data, clone: true}
+func decodeJSONString(rt *goja.Runtime, names *jsonNames, data string) (goja.Value, error) {
+	d := jsonDecoder[string]{rt: rt, data: data, clone: true, names: names}
 	return d.decode()
 }
 
@@ -51,6 +52,7 @@ type jsonDecoder[T string | []byte] struct {
 	rt    *goja.Runtime
 	data  T
 	clone bool // see decodeJSONString
+	names *jsonNames
 	pos   int
 	buf   []byte // scratch for strings with escapes
 	vals  []any  // scratch stack for array elements
@@ -121,7 +123,7 @@ func (d *jsonDecoder[T]) object(depth int) (goja.Value, error) {
 		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
 			return nil, errFallback
 		}
-		key, err := d.string()
+		key, err := d.name()
 		if err != nil {
 			return nil, err
 		}
@@ -183,9 +185,9 @@ func (d *jsonDecoder[T]) array(depth int) (goja.Value, error) {
 			d.skipSpace()
 		case ']':
 			d.pos++
-			items := make([]any, len(d.vals)-base)
-			copy(items, d.vals[base:])
-			return d.rt.NewArray(items...), nil
+			// NewArray copies the elements: the scratch stack can be
+			// passed as it is.
+			return d.rt.NewArray(d.vals[base:]...), nil
 		default:
 			return nil, errFallback
 		}
@@ -199,6 +201,33 @@ func (d *jsonDecoder[T]) copyString(start, end int) string {
 		s = strings.Clone(s)
 	}
 	return s
+}
+
+// name decodes a property name at d.pos (which holds the opening quote),
+// taken from d.names when it holds it.
+func (d *jsonDecoder[T]) name() (string, error) {
+	if d.names == nil {
+		return d.string()
+	}
+	start := d.pos + 1
+	for i := start; i < len(d.data); i++ {
+		c := d.data[i]
+		if c == '"' {
+			if s, ok := d.names.m[string(d.data[start:i])]; ok {
+				d.pos = i + 1
+				return s, nil
+			}
+			break
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+	}
+	s, err := d.string()
+	if err == nil {
+		d.names.add(s)
+	}
+	return s, err
 }
 
 // string decodes a JSON string at d.pos (which holds the opening quote).

@@ -74,6 +74,8 @@ type natives struct {
 	helpers *stringifyHelpers
 	sbuf    []byte
 	sstack  []*goja.Object
+
+	names jsonNames // property names read by the JSON decoder
 }
 
 // stringifyCall is the state of one JSON.stringify call.
@@ -201,7 +203,7 @@ func (r *Runspace) jsonParse(call goja.FunctionCall) goja.Value {
 		return r.must(n.parse(goja.Undefined(), text)) // the engine's TypeError
 	}
 	s := text.String()
-	v, err := decodeJSONString(r.rt, s)
+	v, err := decodeJSONString(r.rt, &n.names, s)
 	switch {
 	case err == errJSONTooDeep:
 		panic(r.tooDeep("SyntaxError", "JSON.parse", MaxJSONDepth))
