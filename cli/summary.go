@@ -55,8 +55,8 @@ func (s *summary) add(r *vm.Result) {
 	if r.Attempts > 1 {
 		s.retried++
 	}
-	if r.Status == vm.InvalidInput {
-		return // never ran: no duration
+	if r.Status == vm.InvalidInput || r.StartedAt.IsZero() {
+		return // never ran, or ran untimed: no duration
 	}
 	s.maxDuration = max(s.maxDuration, r.Duration)
 	s.seen++

@@ -95,6 +95,13 @@ type Options struct {
 	// RetryDelay is the wait before the first retry; each further retry
 	// waits twice as long as the one before (at most MaxRetryDelay).
 	RetryDelay time.Duration
+	// Untimed, for a caller that needs no item times, lets the runspaces
+	// of this process run items without reading the clock (two reads are
+	// a tenth of a trivial item): results then have a zero StartedAt and
+	// Duration, and Metrics counts them in Completed without a duration
+	// sample. Items still get their timeouts: with a vm.InitialState
+	// Timeout, items are timed anyway. Other engines may ignore it.
+	Untimed bool
 }
 
 // MaxRetryDelay caps the exponential backoff between retries.
@@ -180,7 +187,7 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 	}
 	p := &Pool{opts: opts, engine: opts.Engine, own: NewLimiter(opts.Throttle),
 		draining: make(chan struct{}), halt: make(chan struct{}),
-		rcfg: RunnerConfig{Fresh: opts.Fresh, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Grace: opts.Grace}}
+		rcfg: RunnerConfig{Fresh: opts.Fresh, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Grace: opts.Grace, Untimed: opts.Untimed}}
 	p.throttle.Store(int64(opts.Throttle))
 	if p.engine == nil {
 		p.engine = LocalEngine(opts.Factory)

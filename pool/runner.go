@@ -46,6 +46,9 @@ type RunnerConfig struct {
 	// Grace is how long an item may run past its timeout, or past the
 	// cancellation of its run, before it is abandoned.
 	Grace time.Duration
+	// Untimed is as in Options: items may run without reading the clock,
+	// their results with a zero StartedAt and Duration.
+	Untimed bool
 	// OnAbandon, when set, is called (from the runner's goroutine) each
 	// time a runspace is abandoned in native code: its goroutine still
 	// runs, so a worker process may want to be replaced.
@@ -213,12 +216,17 @@ type executor struct {
 	attempt   int
 	rsID      int // its runspace, when it has one
 
+	// timed is whether items read the clock: unless the config is
+	// Untimed and there is no timeout (whose watch needs started).
+	timed bool
+
 	rs *vm.Runspace // used by the executor goroutine only
 }
 
 // newExecutor starts an executor; rs, when not nil, is its first runspace.
 func newExecutor(f *vm.Factory, cfg RunnerConfig, rs *vm.Runspace) *executor {
-	e := &executor{f: f, cfg: cfg, jobs: make(chan *job), rs: rs}
+	e := &executor{f: f, cfg: cfg, jobs: make(chan *job), rs: rs,
+		timed: !cfg.Untimed || f.State().Timeout > 0}
 	go e.loop()
 	return e
 }
@@ -241,7 +249,10 @@ func (e *executor) loop() {
 // abandoned meanwhile.
 func (e *executor) runJob(j *job) bool {
 	slab := make([]vm.Result, len(j.items)-j.from)
-	now := time.Now()
+	var now time.Time
+	if e.timed {
+		now = time.Now()
+	}
 	for i := j.from; i < len(j.items); i++ {
 		it := &j.items[i]
 		if it.Err != nil {
@@ -318,9 +329,9 @@ func (e *executor) attemptEnded(then func()) bool {
 // runner's watch; the caller ends the mark (attemptEnded).
 func (e *executor) attemptOnce(ctx context.Context, it *Item, res *vm.Result, index, attempt int) bool {
 	// The attempt starts when the result says (the previous item's end,
-	// saving a clock read), or now.
+	// saving a clock read), or now; untimed, it is not known (zero).
 	started := res.StartedAt
-	if started.IsZero() {
+	if started.IsZero() && e.timed {
 		started = time.Now()
 	}
 	e.mu.Lock()
@@ -344,7 +355,11 @@ func (e *executor) attemptOnce(ctx context.Context, it *Item, res *vm.Result, in
 		}
 	}
 	if e.rs != nil {
-		e.rs.InvokeInto(ctx, it.Value, res)
+		if e.timed {
+			e.rs.InvokeInto(ctx, it.Value, res)
+		} else {
+			e.rs.InvokeUntimed(ctx, it.Value, res)
+		}
 		if e.cfg.Fresh || !e.rs.Usable() {
 			e.rs.Close()
 			e.rs = nil
@@ -363,7 +378,10 @@ func (e *executor) abandonIfStuck(timeout, grace time.Duration, stopAt time.Time
 		return 0, nil, false
 	}
 	now := time.Now()
-	res := &vm.Result{StartedAt: e.started, Duration: now.Sub(e.started), Attempts: e.attempt, Runspace: e.rsID}
+	res := &vm.Result{StartedAt: e.started, Attempts: e.attempt, Runspace: e.rsID}
+	if !e.started.IsZero() { // untimed, it stays so
+		res.Duration = now.Sub(e.started)
+	}
 	switch {
 	case timeout > 0 && now.Sub(e.started) >= timeout+grace:
 		res.Status = vm.Timeout
