@@ -479,7 +479,9 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			draining, halt = p.draining, p.halt
 		}
 		// stop is closed on drain or cancellation: nothing new starts.
+		// stopping is set just before, for the checks made per item.
 		stop := make(chan struct{})
+		var stopping atomic.Bool
 		go func() {
 			select {
 			case <-cfg.drain:
@@ -487,6 +489,7 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			case <-halt:
 			case <-ctx.Done():
 			}
+			stopping.Store(true)
 			close(stop)
 			select {
 			case <-halt:
@@ -495,19 +498,28 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			}
 		}()
 		// stopped is checked before every item, so it is made of the
-		// cheapest checks there are: an atomic load, and non-blocking
-		// receives on one channel each (a select over several channels
-		// takes locks).
+		// cheapest checks there are. Without Observe it is two atomic
+		// loads, ctx's error and the flag: cancelling stops the next
+		// item at once (the items it interrupts must not hand their
+		// workers another), while after a drain an item may start in
+		// the moment before the flag is set, as it could a moment
+		// before the drain. With Observe, a drain made from f must hold
+		// before the next item, in the same goroutine, so the drains
+		// are checked themselves: non-blocking receives on one channel
+		// each (a select over several channels takes locks).
 		r.stop = stop
-		r.stopped = func() bool {
-			return ctx.Err() != nil || closed(stop) || closed(cfg.drain) || closed(draining)
+		r.stopped = func() bool { return stopping.Load() || ctx.Err() != nil }
+		if cfg.observe != nil {
+			r.stopped = func() bool {
+				return stopping.Load() || ctx.Err() != nil || closed(cfg.drain) || closed(draining)
+			}
 		}
 
 		in := r.in
 		go func() { // reader: the only goroutine that touches items
 			defer close(in)
 			for it := range items {
-				if r.stopped() {
+				if stopping.Load() {
 					return // stop reading as soon as the run stops
 				}
 				if len(in) < cap(in) {
