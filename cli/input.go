@@ -372,15 +372,13 @@ func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
 			err := json.Unmarshal(line, &v)
 			return pool.Item{Input: vm.JSONString(string(line)), Err: fmt.Errorf("invalid JSON: %v", err)}, true
 		}
-		raw := json.RawMessage(in.keep(line))
-		return pool.Item{Value: raw, Input: raw}, true
+		return in.jsonItem(line), true
 	default: // auto
 		if isBlank(line) {
 			return it, false
 		}
 		if isJSONInt(line) || json.Valid(line) {
-			raw := json.RawMessage(in.keep(line))
-			return pool.Item{Value: raw, Input: raw}, true
+			return in.jsonItem(line), true
 		}
 		if vm.JSONTooDeep(line) {
 			// JSON too deep to parse safely: passing it on as a string
@@ -390,6 +388,46 @@ func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
 		}
 		return pool.Item{Value: string(line)}, true
 	}
+}
+
+// jsonItem is the item of a JSON line: an integer that a float64 holds
+// exactly is parsed here, once, and passed to the runspace as an int64
+// (the commonest line costs no JSON parse there); any other line goes as
+// its text, parsed in the runspace. Input keeps the line either way.
+func (in *input) jsonItem(line []byte) pool.Item {
+	raw := json.RawMessage(in.keep(line))
+	if n, ok := smallJSONInt(line); ok {
+		return pool.Item{Value: n, Input: raw}
+	}
+	return pool.Item{Value: raw, Input: raw}
+}
+
+// maxExactDigits is the most decimal digits of an integer that a float64
+// (what a JavaScript number is) always holds exactly: 15.
+const maxExactDigits = 15
+
+// smallJSONInt parses b if it is a JSON integer of at most maxExactDigits
+// digits. "-0" is not one: as an int64 it would lose the sign JSON.parse
+// keeps.
+func smallJSONInt(b []byte) (int64, bool) {
+	d, neg := b, false
+	if len(d) > 0 && d[0] == '-' {
+		d, neg = d[1:], true
+	}
+	if len(d) == 0 || len(d) > maxExactDigits || d[0] == '0' && (len(d) > 1 || neg) {
+		return 0, false
+	}
+	var n int64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 func isBlank(b []byte) bool {
