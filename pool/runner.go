@@ -262,7 +262,9 @@ func (e *executor) runJob(j *job) bool {
 			return true
 		}
 		res := &slab[i-j.from]
-		res.StartedAt = now
+		if e.timed {
+			res.StartedAt = now
+		}
 		if !e.runItem(j.ctx, it, res, i) {
 			return false
 		}
@@ -270,7 +272,9 @@ func (e *executor) runJob(j *job) bool {
 			return false
 		}
 		j.ended(i)
-		now = res.StartedAt.Add(res.Duration)
+		if e.timed {
+			now = res.StartedAt.Add(res.Duration)
+		}
 	}
 	return true
 }
