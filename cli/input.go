@@ -350,6 +350,13 @@ func (in *input) keep(b []byte) []byte {
 // skipped (blank lines in auto and json formats). The line is only valid
 // until the next read, so whatever is kept is copied.
 func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
+	if in.format == "auto" || in.format == "json" {
+		// The commonest line first: an integer is ASCII, so valid
+		// UTF-8, and not blank.
+		if n, ok := smallJSONInt(line); ok {
+			return pool.Item{Value: n, Input: json.RawMessage(in.keep(line))}, true
+		}
+	}
 	if at := invalidUTF8(line); at >= 0 {
 		return pool.Item{Input: vm.JSONString(string(line)), Err: errInvalidUTF8(at)}, true
 	}
@@ -390,15 +397,10 @@ func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
 	}
 }
 
-// jsonItem is the item of a JSON line: an integer that a float64 holds
-// exactly is parsed here, once, and passed to the runspace as an int64
-// (the commonest line costs no JSON parse there); any other line goes as
-// its text, parsed in the runspace. Input keeps the line either way.
+// jsonItem is the item of a JSON line other than a small integer (see
+// decodeLine): its text, parsed in the runspace.
 func (in *input) jsonItem(line []byte) pool.Item {
 	raw := json.RawMessage(in.keep(line))
-	if n, ok := smallJSONInt(line); ok {
-		return pool.Item{Value: n, Input: raw}
-	}
 	return pool.Item{Value: raw, Input: raw}
 }
 
@@ -407,7 +409,9 @@ func (in *input) jsonItem(line []byte) pool.Item {
 const maxExactDigits = 15
 
 // smallJSONInt parses b if it is a JSON integer of at most maxExactDigits
-// digits. "-0" is not one: as an int64 it would lose the sign JSON.parse
+// digits. Such a line is parsed by the reader, once, and goes to the
+// runspace as an int64, which it turns into a number without parsing
+// (Input keeps the line, for records and messages). "-0" is not one: as an int64 it would lose the sign JSON.parse
 // keeps.
 func smallJSONInt(b []byte) (int64, bool) {
 	d, neg := b, false
