@@ -315,6 +315,9 @@ func (e *writeError) Unwrap() error { return e.err }
 // records on stdout, the streams are in the records, so only failures are
 // repeated on stderr.
 func (o *output) messages(r *vm.Result) {
+	if r.Status == vm.Success && r.Information == nil && r.Warnings == nil && r.Verbose == nil && r.Errors == nil {
+		return // the commonest result: nothing to say
+	}
 	tag := "" // made on first use: most results have nothing to say
 	line := func(kind, msg string) {
 		if tag == "" {
