@@ -287,8 +287,12 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		engine = we
 	}
 	showBar := o.progress || !o.progressSet && env.StderrIsTerminal
+	// lean: nothing asks for item times, nor for the results of items
+	// that succeed plainly (only their values are written): items run
+	// untimed, and plain ones are encoded where they ran (pool.Encode).
+	lean := plain && !o.timesShown(showBar)
 	p, err := pool.New(ctx, pool.Options{
-		Untimed:    plain && !o.timesShown(showBar),
+		Untimed:    lean,
 		Engine:     engine,
 		Factory:    factory,
 		Throttle:   o.throttle,
@@ -384,6 +388,13 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	}
 	start := time.Now()
 	counts := newSummary()
+	if lean {
+		runOpts = append(runOpts, pool.Encode(out.appendValues, func(b []byte, n int) bool {
+			counts.addPlain(n)
+			out.write(b)
+			return true
+		}))
+	}
 	for res := range p.Run(ctx, items, runOpts...) {
 		counts.add(res)
 		if hooks.sink != nil {
@@ -447,7 +458,9 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 // timesShown reports whether anything the run writes shows item times:
 // records (startedAt, durationMs), the job log, the summary (item time
 // percentiles) or the progress bar (which ends with the summary). When
-// nothing does, the pool runs items untimed (pool.Options.Untimed).
+// nothing does, the pool runs items untimed (pool.Options.Untimed), and
+// plain results are written as values without being delivered
+// (pool.Encode): nothing else shows them.
 func (o *runOptions) timesShown(progress bool) bool {
 	return o.out == "records" || o.joblog != "" || o.summary || o.summaryJSON != "" || progress
 }

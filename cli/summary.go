@@ -67,6 +67,14 @@ func (s *summary) add(r *vm.Result) {
 	}
 }
 
+// addPlain counts n plain items (pool.Plain): successes at the first
+// attempt, of one record each, run untimed.
+func (s *summary) addPlain(n int) {
+	s.total += n
+	s.succeeded += n
+	s.records += n
+}
+
 // failed is how many items did not succeed.
 func (s *summary) failed() int { return s.total - s.succeeded }
 

@@ -410,6 +410,31 @@ type runConfig struct {
 	// source, when set, is a buffer feeding the run's input, counted in
 	// Metrics' Queued (Stream's submissions).
 	source chan Item
+	// encode and write: see Encode.
+	encode func(dst []byte, res *vm.Result) []byte
+	write  func(b []byte, n int) bool
+}
+
+// Encode makes the run hand the results of plain items (Plain) to encode
+// instead of delivering them: encode appends what the caller would write
+// for the result to dst, in the goroutine that ran the item, and Run
+// passes those bytes to write, from its own goroutine, in place of the
+// results (in input order with KeepOrder; write gets n, how many items
+// the bytes stand for). Other results are delivered as usual. A plain
+// item costs no result of its own: its storage is reused for the next
+// item, so neither encode nor an Observe function may keep it. write
+// returning false ends the run, as yield returning false does. Metrics
+// counts plain items as it counts the others.
+func Encode(encode func(dst []byte, res *vm.Result) []byte, write func(b []byte, n int) bool) RunOption {
+	return func(c *runConfig) { c.encode, c.write = encode, write }
+}
+
+// Plain reports whether res is a plain result, which Encode hands to its
+// encoder: Success at the first attempt, nothing on any stream, and one
+// input record (not a batch).
+func Plain(res *vm.Result) bool {
+	return res.Status == vm.Success && res.Attempts <= 1 && res.BatchSize <= 1 && res.Error == nil &&
+		res.Errors == nil && res.Warnings == nil && res.Verbose == nil && res.Information == nil && res.Progress == nil
 }
 
 // Observe calls f with each result as soon as its item ends, from the
@@ -437,10 +462,22 @@ type batch struct {
 }
 
 // delivery is a worker's results for a batch: nil for items it did not
-// start (the run was stopped or drained first).
+// start (the run was stopped or drained first), or that were plain under
+// Encode: their bytes are enc, plain counts them, and spans says which
+// bytes are whose (with KeepOrder, where they must go out in order).
 type delivery struct {
 	ordinal int64
 	results []*vm.Result
+	enc     []byte
+	plain   int
+	spans   []span
+}
+
+// span is where a plain item's bytes lie in its delivery's enc; plain
+// tells a plain item whose bytes are empty from an item that never ran.
+type span struct {
+	start, end int
+	plain      bool
 }
 
 // Run runs the script over items and returns the results as they finish
@@ -555,7 +592,7 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 
 		var o *orderer
 		if r.q.window != nil {
-			o = newOrderer(yield, r.q.window)
+			o = newOrderer(yield, cfg.write, r.q.window)
 		}
 		done := false
 		for d := range r.results {
@@ -565,7 +602,13 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			if o != nil {
 				done = !o.deliver(d)
 			} else {
+				if d.plain > 0 && !cfg.write(d.enc, d.plain) {
+					done = true
+				}
 				for _, res := range d.results {
+					if done {
+						break
+					}
 					if res != nil && !yield(res) {
 						done = true
 						break
@@ -715,6 +758,7 @@ func (q *queue) take() (batch, bool) {
 // window slots holds them.
 type orderer struct {
 	yield   func(*vm.Result) bool
+	write   func([]byte, int) bool // Encode's
 	window  *semaphore
 	pending []slot
 	next    int64
@@ -722,18 +766,24 @@ type orderer struct {
 
 type slot struct {
 	ordinal int64
-	res     *vm.Result // nil: the item did not start
+	res     *vm.Result // nil: the item did not start, or was plain
+	enc     []byte     // a plain item's bytes
+	plain   bool
 }
 
-func newOrderer(yield func(*vm.Result) bool, window *semaphore) *orderer {
-	return &orderer{yield: yield, window: window, pending: make([]slot, window.size), next: 1}
+func newOrderer(yield func(*vm.Result) bool, write func([]byte, int) bool, window *semaphore) *orderer {
+	return &orderer{yield: yield, write: write, window: window, pending: make([]slot, window.size), next: 1}
 }
 
 func (o *orderer) deliver(d delivery) bool {
 	n := int64(len(o.pending))
 	for i, res := range d.results {
 		ord := d.ordinal + int64(i)
-		o.pending[ord%n] = slot{ordinal: ord, res: res}
+		s := slot{ordinal: ord, res: res}
+		if d.spans != nil && d.spans[i].plain {
+			s.plain, s.enc = true, d.enc[d.spans[i].start:d.spans[i].end]
+		}
+		o.pending[ord%n] = s
 	}
 	// Free the window slots of the whole run that is now ready with one
 	// release (one lock), then deliver it. Results only arrive through
@@ -748,9 +798,12 @@ func (o *orderer) deliver(d delivery) bool {
 	o.window.release(int(ready))
 	for ; ready > 0; ready-- {
 		s := &o.pending[o.next%n]
-		res := s.res
+		res, plain, enc := s.res, s.plain, s.enc
 		*s = slot{}
 		o.next++
+		if plain && !o.write(enc, 1) {
+			return false
+		}
 		if res != nil && !o.yield(res) {
 			return false
 		}
@@ -777,13 +830,15 @@ func (r *run) worker() {
 		if !ok {
 			return
 		}
-		out := make([]*vm.Result, len(b.items))
+		d := delivery{ordinal: b.ordinal, results: make([]*vm.Result, len(b.items))}
 		start := time.Now()
-		p.counts.batchStarted(len(out))
-		r.runBatch(b, out, &rn)
+		p.counts.batchStarted(len(b.items))
+		var plain tally // the plain items' counts, taken before their storage is reused
+		r.runBatch(b, &d, &plain, &rn)
 		r.q.cost.observe(time.Since(start), len(b.items))
-		p.counts.batchEnded(out)
-		r.results <- delivery{ordinal: b.ordinal, results: out}
+		p.counts.flush(&plain)
+		p.counts.batchEnded(d.results)
+		r.results <- d
 		if r.retire() {
 			surplus = true
 			return
@@ -791,8 +846,12 @@ func (r *run) worker() {
 	}
 }
 
-func (r *run) runBatch(b batch, out []*vm.Result, rn *Runner) {
-	p, ctx, stopped, observe := r.p, r.ctx, r.stopped, r.cfg.observe
+func (r *run) runBatch(b batch, d *delivery, plain *tally, rn *Runner) {
+	p, ctx, stopped, observe, encode := r.p, r.ctx, r.stopped, r.cfg.observe, r.cfg.encode
+	out := d.results
+	if encode != nil {
+		d.spans = make([]span, len(out))
+	}
 	acquired := !stopped() && p.own.acquire(ctx, r.stop)
 	if acquired {
 		defer p.own.release(1)
@@ -816,6 +875,15 @@ func (r *run) runBatch(b batch, out []*vm.Result, rn *Runner) {
 		}
 		if observe != nil {
 			observe(res)
+		}
+		if encode != nil && Plain(res) {
+			// Consumed here: the runner may reuse res (see Runner).
+			plain.add(res)
+			start := len(d.enc)
+			d.enc = encode(d.enc, res)
+			d.spans[i] = span{start: start, end: len(d.enc), plain: true}
+			d.plain++
+			out[i] = nil
 		}
 	}
 	invalid := 0

@@ -28,7 +28,9 @@ type Runner interface {
 	// the item's final result (after retries) and then calls ended(i).
 	// Items whose Err is set are skipped (the pool reports them). Once
 	// stopped reports true it starts no further item, leaving their out[i]
-	// nil. Run returns when every item it started has a result.
+	// nil. Run returns when every item it started has a result. If ended(i)
+	// sets out[i] to nil, the pool has used the result up (Encode), and
+	// the runner may reuse its storage for a later item.
 	Run(ctx context.Context, items []Item, out []*vm.Result, ended func(i int), stopped func() bool)
 	// Usable reports whether the runner may run more items.
 	Usable() bool
@@ -248,7 +250,12 @@ func (e *executor) loop() {
 // runJob runs j's items from j.from; it reports false if the executor was
 // abandoned meanwhile.
 func (e *executor) runJob(j *job) bool {
-	slab := make([]vm.Result, len(j.items)-j.from)
+	// Results are allocated together: one for the first item, then one
+	// for each item left once a result is kept. One that the pool used
+	// up (a plain item under Encode) is reused for the next item, so a
+	// run of plain items allocates a single result per batch.
+	var slab []vm.Result
+	first := true
 	var now time.Time
 	if e.timed {
 		now = time.Now()
@@ -261,7 +268,14 @@ func (e *executor) runJob(j *job) bool {
 		if j.stopped() {
 			return true
 		}
-		res := &slab[i-j.from]
+		if len(slab) == 0 {
+			n := len(j.items) - i
+			if first {
+				n, first = 1, false
+			}
+			slab = make([]vm.Result, n)
+		}
+		res := &slab[0]
 		if e.timed {
 			res.StartedAt = now
 		}
@@ -274,6 +288,11 @@ func (e *executor) runJob(j *job) bool {
 		j.ended(i)
 		if e.timed {
 			now = res.StartedAt.Add(res.Duration)
+		}
+		if j.out[i] == nil {
+			*res = vm.Result{} // used up: reused for the next item
+		} else {
+			slab = slab[1:]
 		}
 	}
 	return true
