@@ -605,6 +605,7 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 				if d.plain > 0 && !cfg.write(d.enc, d.plain) {
 					done = true
 				}
+
 				for _, res := range d.results {
 					if done {
 						break
@@ -849,9 +850,10 @@ func (r *run) worker() {
 func (r *run) runBatch(b batch, d *delivery, plain *tally, rn *Runner) {
 	p, ctx, stopped, observe, encode := r.p, r.ctx, r.stopped, r.cfg.observe, r.cfg.encode
 	out := d.results
-	if encode != nil {
+	if encode != nil && r.q.window != nil { // only the orderer needs them
 		d.spans = make([]span, len(out))
 	}
+
 	acquired := !stopped() && p.own.acquire(ctx, r.stop)
 	if acquired {
 		defer p.own.release(1)
@@ -881,7 +883,9 @@ func (r *run) runBatch(b batch, d *delivery, plain *tally, rn *Runner) {
 			plain.add(res)
 			start := len(d.enc)
 			d.enc = encode(d.enc, res)
-			d.spans[i] = span{start: start, end: len(d.enc), plain: true}
+			if d.spans != nil {
+				d.spans[i] = span{start: start, end: len(d.enc), plain: true}
+			}
 			d.plain++
 			out[i] = nil
 		}
