@@ -698,8 +698,10 @@ type queue struct {
 
 // take returns the next batch: at least one item (waiting for it), plus
 // those already read ahead, up to the batch size. It reports false when the
-// input is exhausted or the run is stopping.
-func (q *queue) take() (batch, bool) {
+// input is exhausted or the run is stopping. The batch's items and seqs
+// are appended to buf's, the calling worker's, which it reuses from batch
+// to batch (a Runner keeps no item past its Run).
+func (q *queue) take(buf batch) (batch, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.done {
@@ -722,8 +724,7 @@ func (q *queue) take() (batch, bool) {
 	if q.window != nil {
 		limit = min(limit, q.window.size)
 	}
-	items := make([]Item, 1, limit)
-	items[0] = it
+	items := append(buf.items[:0], it)
 	// Only this goroutine receives from q.in while it holds the mutex, so
 	// len(q.in) > 0 means the receive cannot block.
 	for len(items) < limit && len(q.in) > 0 {
@@ -741,7 +742,11 @@ func (q *queue) take() (batch, bool) {
 		q.done = true
 		return batch{}, false
 	}
-	b := batch{ordinal: q.ordinal + 1, items: items, seqs: make([]int64, len(items))}
+	seqs := buf.seqs[:0]
+	if cap(seqs) < len(items) {
+		seqs = make([]int64, len(items), max(len(items), 2*cap(seqs)))
+	}
+	b := batch{ordinal: q.ordinal + 1, items: items, seqs: seqs[:len(items)]}
 	q.ordinal += int64(len(items))
 	for i, it := range items {
 		if it.Seq > 0 {
@@ -826,11 +831,13 @@ func (r *run) worker() {
 			close(r.results)
 		}
 	}()
+	var buf batch // the storage of the worker's batches, reused
 	for {
-		b, ok := r.q.take()
+		b, ok := r.q.take(buf)
 		if !ok {
 			return
 		}
+		buf = b
 		d := delivery{ordinal: b.ordinal, results: make([]*vm.Result, len(b.items))}
 		start := time.Now()
 		p.counts.batchStarted(len(b.items))

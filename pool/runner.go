@@ -28,7 +28,8 @@ type Runner interface {
 	// the item's final result (after retries) and then calls ended(i).
 	// Items whose Err is set are skipped (the pool reports them). Once
 	// stopped reports true it starts no further item, leaving their out[i]
-	// nil. Run returns when every item it started has a result. If ended(i)
+	// nil. Run returns when every item it started has a result, and keeps
+	// nothing of items past it: the pool reuses their storage. If ended(i)
 	// sets out[i] to nil, the pool has used the result up (Encode), and
 	// the runner may reuse its storage for a later item.
 	Run(ctx context.Context, items []Item, out []*vm.Result, ended func(i int), stopped func() bool)
