@@ -605,7 +605,11 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 				if d.plain > 0 && !cfg.write(d.enc, d.plain) {
 					done = true
 				}
-
+				if d.enc != nil {
+					// Written: its storage serves another batch.
+					enc := d.enc[:0]
+					r.encBufs.Put(&enc)
+				}
 				for _, res := range d.results {
 					if done {
 						break
@@ -638,6 +642,10 @@ type run struct {
 	// it below the throttle, and grow never starts one from zero.
 	workers atomic.Int64
 	open    bool // started before the pool closed: Shutdown waits for it
+	// encBufs holds buffers for Encode's bytes that were written, for
+	// further batches (without KeepOrder: the orderer writes a batch's
+	// bytes piece by piece, later).
+	encBufs sync.Pool
 }
 
 // grow starts workers until the run has as many as the throttle, unless
@@ -860,7 +868,11 @@ func (r *run) runBatch(b batch, d *delivery, plain *tally, rn *Runner) {
 	if encode != nil && r.q.window != nil { // only the orderer needs them
 		d.spans = make([]span, len(out))
 	}
-
+	if encode != nil && r.q.window == nil {
+		if buf, ok := r.encBufs.Get().(*[]byte); ok {
+			d.enc = *buf
+		}
+	}
 	acquired := !stopped() && p.own.acquire(ctx, r.stop)
 	if acquired {
 		defer p.own.release(1)
