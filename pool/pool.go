@@ -420,7 +420,8 @@ type runConfig struct {
 // for the result to dst, in the goroutine that ran the item, and Run
 // passes those bytes to write, from its own goroutine, in place of the
 // results (in input order with KeepOrder; write gets n, how many items
-// the bytes stand for). Other results are delivered as usual. A plain
+// the bytes stand for; b is only valid during the call, its storage is
+// reused). Other results are delivered as usual. A plain
 // item costs no result of its own: its storage is reused for the next
 // item, so neither encode nor an Observe function may keep it. write
 // returning false ends the run, as yield returning false does. Metrics
