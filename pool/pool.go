@@ -889,7 +889,11 @@ func (r *run) runBatch(b batch, d *delivery, plain *tally, rn *Runner) {
 		if it.Count > 1 {
 			res.BatchSize = it.Count
 		}
-		res.Input = it.JSON()
+		if it.Input != nil {
+			res.Input = it.Input // what JSON returns, without copying the item
+		} else {
+			res.Input = it.JSON()
+		}
 		if res.Status == vm.InvalidInput && !json.Valid(res.Input) {
 			// The runspace found the raw JSON invalid: the record
 			// shows the text as a string.
