@@ -156,6 +156,7 @@ type runHooks struct {
 // runWith runs o: the part of `rsh run` after its flags are parsed, shared
 // with job processes.
 func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
+	plain := hooks == nil // a plain rsh run, which no job process follows
 	if hooks == nil {
 		hooks = &runHooks{}
 	}
@@ -285,7 +286,13 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		defer we.Close()
 		engine = we
 	}
+	showBar := o.progress || !o.progressSet && env.StderrIsTerminal
+	// lean: nothing asks for item times, nor for the results of items
+	// that succeed plainly (only their values are written): items run
+	// untimed, and plain ones are encoded where they ran (pool.Encode).
+	lean := plain && !o.timesShown(showBar)
 	p, err := pool.New(ctx, pool.Options{
+		Untimed:    lean,
 		Engine:     engine,
 		Factory:    factory,
 		Throttle:   o.throttle,
@@ -315,7 +322,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		fmt.Fprintln(env.Stderr, "rsh: reading items from the terminal, one per line; end with Ctrl-D")
 	}
 	var bar *progress
-	if o.progress || !o.progressSet && env.StderrIsTerminal {
+	if showBar {
 		total := o.total
 		if total == 0 && o.shard.count > 0 {
 			total = -1 // the shard's share of the input is not known until it is read
@@ -381,6 +388,13 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	}
 	start := time.Now()
 	counts := newSummary()
+	if lean {
+		runOpts = append(runOpts, pool.Encode(out.appendValues, func(b []byte, n int) bool {
+			counts.addPlain(n)
+			out.write(b)
+			return true
+		}))
+	}
 	for res := range p.Run(ctx, items, runOpts...) {
 		counts.add(res)
 		if hooks.sink != nil {
@@ -439,6 +453,16 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		return ExitItemsFailed
 	}
 	return ExitOK
+}
+
+// timesShown reports whether anything the run writes shows item times:
+// records (startedAt, durationMs), the job log, the summary (item time
+// percentiles) or the progress bar (which ends with the summary). When
+// nothing does, the pool runs items untimed (pool.Options.Untimed), and
+// plain results are written as values without being delivered
+// (pool.Encode): nothing else shows them.
+func (o *runOptions) timesShown(progress bool) bool {
+	return o.out == "records" || o.joblog != "" || o.summary || o.summaryJSON != "" || progress
 }
 
 // printInit writes the stream messages of a script's init to stderr.

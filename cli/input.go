@@ -350,6 +350,13 @@ func (in *input) keep(b []byte) []byte {
 // skipped (blank lines in auto and json formats). The line is only valid
 // until the next read, so whatever is kept is copied.
 func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
+	if in.format == "auto" || in.format == "json" {
+		// The commonest line first: an integer is ASCII, so valid
+		// UTF-8, and not blank.
+		if n, ok := smallJSONInt(line); ok {
+			return pool.Item{Value: n, Input: json.RawMessage(in.keep(line))}, true
+		}
+	}
 	if at := invalidUTF8(line); at >= 0 {
 		return pool.Item{Input: vm.JSONString(string(line)), Err: errInvalidUTF8(at)}, true
 	}
@@ -372,15 +379,13 @@ func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
 			err := json.Unmarshal(line, &v)
 			return pool.Item{Input: vm.JSONString(string(line)), Err: fmt.Errorf("invalid JSON: %v", err)}, true
 		}
-		raw := json.RawMessage(in.keep(line))
-		return pool.Item{Value: raw, Input: raw}, true
+		return in.jsonItem(line), true
 	default: // auto
 		if isBlank(line) {
 			return it, false
 		}
 		if isJSONInt(line) || json.Valid(line) {
-			raw := json.RawMessage(in.keep(line))
-			return pool.Item{Value: raw, Input: raw}, true
+			return in.jsonItem(line), true
 		}
 		if vm.JSONTooDeep(line) {
 			// JSON too deep to parse safely: passing it on as a string
@@ -390,6 +395,43 @@ func (in *input) decodeLine(line []byte) (it pool.Item, keep bool) {
 		}
 		return pool.Item{Value: string(line)}, true
 	}
+}
+
+// jsonItem is the item of a JSON line other than a small integer (see
+// decodeLine): its text, parsed in the runspace.
+func (in *input) jsonItem(line []byte) pool.Item {
+	raw := json.RawMessage(in.keep(line))
+	return pool.Item{Value: raw, Input: raw}
+}
+
+// maxExactDigits is the most decimal digits of an integer that a float64
+// (what a JavaScript number is) always holds exactly: 15.
+const maxExactDigits = 15
+
+// smallJSONInt parses b if it is a JSON integer of at most maxExactDigits
+// digits. Such a line is parsed by the reader, once, and goes to the
+// runspace as an int64, which it turns into a number without parsing
+// (Input keeps the line, for records and messages). "-0" is not one: as an int64 it would lose the sign JSON.parse
+// keeps.
+func smallJSONInt(b []byte) (int64, bool) {
+	d, neg := b, false
+	if len(d) > 0 && d[0] == '-' {
+		d, neg = d[1:], true
+	}
+	if len(d) == 0 || len(d) > maxExactDigits || d[0] == '0' && (len(d) > 1 || neg) {
+		return 0, false
+	}
+	var n int64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 func isBlank(b []byte) bool {

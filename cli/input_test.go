@@ -241,3 +241,41 @@ func TestShortFirstLineNotHeldBack(t *testing.T) {
 	}
 	pw.Close()
 }
+
+// Integer lines that a float64 holds exactly are parsed once, in the
+// reader; -0, longer integers and anything else go on as JSON text.
+func TestSmallJSONInt(t *testing.T) {
+	for line, want := range map[string]any{
+		"0": int64(0), "7": int64(7), "-7": int64(-7), "999999999999999": int64(999999999999999),
+		"-999999999999999": int64(-999999999999999),
+		"-0":               nil, "1000000000000000": nil, "01": nil, "-": nil, "": nil, "1.5": nil, "1e3": nil, "- 1": nil,
+	} {
+		n, ok := smallJSONInt([]byte(line))
+		if want == nil {
+			if ok {
+				t.Errorf("%q: parsed as %d, want left as text", line, n)
+			}
+			continue
+		}
+		if !ok || n != want {
+			t.Errorf("%q: %d, %v; want %d", line, n, ok, want)
+		}
+	}
+	in := newInput(nil, nil, "auto")
+	for line, want := range map[string]any{"42": int64(42), "-0": json.RawMessage("-0"), "12345678901234567": json.RawMessage("12345678901234567")} {
+		it, _ := in.decodeLine([]byte(line))
+		if string(it.Input) != line {
+			t.Errorf("%q: input %s, want the line", line, it.Input)
+		}
+		switch w := want.(type) {
+		case int64:
+			if it.Value != w {
+				t.Errorf("%q: value %#v, want %d", line, it.Value, w)
+			}
+		case json.RawMessage:
+			if raw, ok := it.Value.(json.RawMessage); !ok || string(raw) != string(w) {
+				t.Errorf("%q: value %#v, want the text", line, it.Value)
+			}
+		}
+	}
+}

@@ -231,23 +231,11 @@ func (o *output) result(r *vm.Result) {
 		return
 	}
 	o.messages(r)
-	b := o.buf
-	switch o.mode {
-	case "records":
-		b = r.AppendJSON(b)
-		b = append(b, '\n')
-	case "json":
-		for _, v := range r.Output {
-			b = append(b, v...)
-			b = append(b, '\n')
-		}
-	default:
-		for _, v := range r.Output {
-			b = appendValue(b, v)
-			b = append(b, '\n')
-		}
+	if o.mode == "records" {
+		o.buf = append(r.AppendJSON(o.buf), '\n')
+	} else {
+		o.buf = o.appendValues(o.buf, r)
 	}
-	o.buf = b
 	if o.log != nil {
 		o.logBuf = appendJoblogLine(o.logBuf, r, &o.stamps)
 		o.pending++
@@ -260,6 +248,38 @@ func (o *output) result(r *vm.Result) {
 	}
 	if o.claimable >= joblogBufferSize {
 		o.writeLog()
+	}
+}
+
+// appendValues appends r's output values as --out values or json shows
+// them, one a line. It touches nothing of o but its mode, so the pool's
+// goroutines may call it (pool.Encode).
+func (o *output) appendValues(b []byte, r *vm.Result) []byte {
+	if o.mode == "json" {
+		for _, v := range r.Output {
+			b = append(b, v...)
+			b = append(b, '\n')
+		}
+		return b
+	}
+	for _, v := range r.Output {
+		b = appendValue(b, v)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// write adds output already encoded by appendValues (of plain results,
+// which have no messages, nor job-log lines: see pool.Encode).
+func (o *output) write(b []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.failure != nil {
+		return
+	}
+	o.buf = append(o.buf, b...)
+	if len(o.buf) >= outputBufferSize {
+		o.writeOutput()
 	}
 }
 
@@ -315,6 +335,9 @@ func (e *writeError) Unwrap() error { return e.err }
 // records on stdout, the streams are in the records, so only failures are
 // repeated on stderr.
 func (o *output) messages(r *vm.Result) {
+	if r.Status == vm.Success && r.Information == nil && r.Warnings == nil && r.Verbose == nil && r.Errors == nil {
+		return // the commonest result: nothing to say
+	}
 	tag := "" // made on first use: most results have nothing to say
 	line := func(kind, msg string) {
 		if tag == "" {

@@ -55,8 +55,8 @@ func (s *summary) add(r *vm.Result) {
 	if r.Attempts > 1 {
 		s.retried++
 	}
-	if r.Status == vm.InvalidInput {
-		return // never ran: no duration
+	if r.Status == vm.InvalidInput || r.StartedAt.IsZero() {
+		return // never ran, or ran untimed: no duration
 	}
 	s.maxDuration = max(s.maxDuration, r.Duration)
 	s.seen++
@@ -65,6 +65,14 @@ func (s *summary) add(r *vm.Result) {
 	} else if i := s.rng.IntN(s.seen); i < durationSamples {
 		s.samples[i] = r.Duration
 	}
+}
+
+// addPlain counts n plain items (pool.Plain): successes at the first
+// attempt, of one record each, run untimed.
+func (s *summary) addPlain(n int) {
+	s.total += n
+	s.succeeded += n
+	s.records += n
 }
 
 // failed is how many items did not succeed.

@@ -27,7 +27,9 @@ type Metrics struct {
 	// an item that took 3 attempts counts 2.
 	Retried int64
 	// Durations is the histogram of the completed items' durations (all
-	// attempts included), except InvalidInput items, which never ran.
+	// attempts included), except InvalidInput items, which never ran, and
+	// items run untimed (Options.Untimed), which have no duration: its
+	// Count is then below Completed's Total.
 	Durations Histogram
 }
 
@@ -198,6 +200,9 @@ func (t *tally) add(res *vm.Result) {
 	}
 	if res.Attempts > 1 {
 		t.retried += int64(res.Attempts - 1)
+	}
+	if res.StartedAt.IsZero() {
+		return // run untimed: no duration to sample
 	}
 	t.durations[bucketOf(res.Duration)]++
 }

@@ -95,6 +95,13 @@ type Options struct {
 	// RetryDelay is the wait before the first retry; each further retry
 	// waits twice as long as the one before (at most MaxRetryDelay).
 	RetryDelay time.Duration
+	// Untimed, for a caller that needs no item times, lets the runspaces
+	// of this process run items without reading the clock (two reads are
+	// a tenth of a trivial item): results then have a zero StartedAt and
+	// Duration, and Metrics counts them in Completed without a duration
+	// sample. Items still get their timeouts: with a vm.InitialState
+	// Timeout, items are timed anyway. Other engines may ignore it.
+	Untimed bool
 }
 
 // MaxRetryDelay caps the exponential backoff between retries.
@@ -180,7 +187,7 @@ func New(ctx context.Context, opts Options) (*Pool, error) {
 	}
 	p := &Pool{opts: opts, engine: opts.Engine, own: NewLimiter(opts.Throttle),
 		draining: make(chan struct{}), halt: make(chan struct{}),
-		rcfg: RunnerConfig{Fresh: opts.Fresh, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Grace: opts.Grace}}
+		rcfg: RunnerConfig{Fresh: opts.Fresh, Retries: opts.Retries, RetryDelay: opts.RetryDelay, Grace: opts.Grace, Untimed: opts.Untimed}}
 	p.throttle.Store(int64(opts.Throttle))
 	if p.engine == nil {
 		p.engine = LocalEngine(opts.Factory)
@@ -403,6 +410,32 @@ type runConfig struct {
 	// source, when set, is a buffer feeding the run's input, counted in
 	// Metrics' Queued (Stream's submissions).
 	source chan Item
+	// encode and write: see Encode.
+	encode func(dst []byte, res *vm.Result) []byte
+	write  func(b []byte, n int) bool
+}
+
+// Encode makes the run hand the results of plain items (Plain) to encode
+// instead of delivering them: encode appends what the caller would write
+// for the result to dst, in the goroutine that ran the item, and Run
+// passes those bytes to write, from its own goroutine, in place of the
+// results (in input order with KeepOrder; write gets n, how many items
+// the bytes stand for; b is only valid during the call, its storage is
+// reused). Other results are delivered as usual. A plain
+// item costs no result of its own: its storage is reused for the next
+// item, so neither encode nor an Observe function may keep it. write
+// returning false ends the run, as yield returning false does. Metrics
+// counts plain items as it counts the others.
+func Encode(encode func(dst []byte, res *vm.Result) []byte, write func(b []byte, n int) bool) RunOption {
+	return func(c *runConfig) { c.encode, c.write = encode, write }
+}
+
+// Plain reports whether res is a plain result, which Encode hands to its
+// encoder: Success at the first attempt, nothing on any stream, and one
+// input record (not a batch).
+func Plain(res *vm.Result) bool {
+	return res.Status == vm.Success && res.Attempts <= 1 && res.BatchSize <= 1 && res.Error == nil &&
+		res.Errors == nil && res.Warnings == nil && res.Verbose == nil && res.Information == nil && res.Progress == nil
 }
 
 // Observe calls f with each result as soon as its item ends, from the
@@ -430,10 +463,22 @@ type batch struct {
 }
 
 // delivery is a worker's results for a batch: nil for items it did not
-// start (the run was stopped or drained first).
+// start (the run was stopped or drained first), or that were plain under
+// Encode: their bytes are enc, plain counts them, and spans says which
+// bytes are whose (with KeepOrder, where they must go out in order).
 type delivery struct {
 	ordinal int64
 	results []*vm.Result
+	enc     []byte
+	plain   int
+	spans   []span
+}
+
+// span is where a plain item's bytes lie in its delivery's enc; plain
+// tells a plain item whose bytes are empty from an item that never ran.
+type span struct {
+	start, end int
+	plain      bool
 }
 
 // Run runs the script over items and returns the results as they finish
@@ -472,7 +517,9 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			draining, halt = p.draining, p.halt
 		}
 		// stop is closed on drain or cancellation: nothing new starts.
+		// stopping is set just before, for the checks made per item.
 		stop := make(chan struct{})
+		var stopping atomic.Bool
 		go func() {
 			select {
 			case <-cfg.drain:
@@ -480,6 +527,7 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			case <-halt:
 			case <-ctx.Done():
 			}
+			stopping.Store(true)
 			close(stop)
 			select {
 			case <-halt:
@@ -488,19 +536,28 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			}
 		}()
 		// stopped is checked before every item, so it is made of the
-		// cheapest checks there are: an atomic load, and non-blocking
-		// receives on one channel each (a select over several channels
-		// takes locks).
+		// cheapest checks there are. Without Observe it is two atomic
+		// loads, ctx's error and the flag: cancelling stops the next
+		// item at once (the items it interrupts must not hand their
+		// workers another), while after a drain an item may start in
+		// the moment before the flag is set, as it could a moment
+		// before the drain. With Observe, a drain made from f must hold
+		// before the next item, in the same goroutine, so the drains
+		// are checked themselves: non-blocking receives on one channel
+		// each (a select over several channels takes locks).
 		r.stop = stop
-		r.stopped = func() bool {
-			return ctx.Err() != nil || closed(stop) || closed(cfg.drain) || closed(draining)
+		r.stopped = func() bool { return stopping.Load() || ctx.Err() != nil }
+		if cfg.observe != nil {
+			r.stopped = func() bool {
+				return stopping.Load() || ctx.Err() != nil || closed(cfg.drain) || closed(draining)
+			}
 		}
 
 		in := r.in
 		go func() { // reader: the only goroutine that touches items
 			defer close(in)
 			for it := range items {
-				if r.stopped() {
+				if stopping.Load() {
 					return // stop reading as soon as the run stops
 				}
 				if len(in) < cap(in) {
@@ -536,7 +593,7 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 
 		var o *orderer
 		if r.q.window != nil {
-			o = newOrderer(yield, r.q.window)
+			o = newOrderer(yield, cfg.write, r.q.window)
 		}
 		done := false
 		for d := range r.results {
@@ -546,7 +603,18 @@ func (p *Pool) Run(ctx context.Context, items iter.Seq[Item], opts ...RunOption)
 			if o != nil {
 				done = !o.deliver(d)
 			} else {
+				if d.plain > 0 && !cfg.write(d.enc, d.plain) {
+					done = true
+				}
+				if d.enc != nil {
+					// Written: its storage serves another batch.
+					enc := d.enc[:0]
+					r.encBufs.Put(&enc)
+				}
 				for _, res := range d.results {
+					if done {
+						break
+					}
 					if res != nil && !yield(res) {
 						done = true
 						break
@@ -575,6 +643,10 @@ type run struct {
 	// it below the throttle, and grow never starts one from zero.
 	workers atomic.Int64
 	open    bool // started before the pool closed: Shutdown waits for it
+	// encBufs holds buffers for Encode's bytes that were written, for
+	// further batches (without KeepOrder: the orderer writes a batch's
+	// bytes piece by piece, later).
+	encBufs sync.Pool
 }
 
 // grow starts workers until the run has as many as the throttle, unless
@@ -635,8 +707,10 @@ type queue struct {
 
 // take returns the next batch: at least one item (waiting for it), plus
 // those already read ahead, up to the batch size. It reports false when the
-// input is exhausted or the run is stopping.
-func (q *queue) take() (batch, bool) {
+// input is exhausted or the run is stopping. The batch's items and seqs
+// are appended to buf's, the calling worker's, which it reuses from batch
+// to batch (a Runner keeps no item past its Run).
+func (q *queue) take(buf batch) (batch, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.done {
@@ -659,8 +733,7 @@ func (q *queue) take() (batch, bool) {
 	if q.window != nil {
 		limit = min(limit, q.window.size)
 	}
-	items := make([]Item, 1, limit)
-	items[0] = it
+	items := append(buf.items[:0], it)
 	// Only this goroutine receives from q.in while it holds the mutex, so
 	// len(q.in) > 0 means the receive cannot block.
 	for len(items) < limit && len(q.in) > 0 {
@@ -678,7 +751,11 @@ func (q *queue) take() (batch, bool) {
 		q.done = true
 		return batch{}, false
 	}
-	b := batch{ordinal: q.ordinal + 1, items: items, seqs: make([]int64, len(items))}
+	seqs := buf.seqs[:0]
+	if cap(seqs) < len(items) {
+		seqs = make([]int64, len(items), max(len(items), 2*cap(seqs)))
+	}
+	b := batch{ordinal: q.ordinal + 1, items: items, seqs: seqs[:len(items)]}
 	q.ordinal += int64(len(items))
 	for i, it := range items {
 		if it.Seq > 0 {
@@ -696,6 +773,7 @@ func (q *queue) take() (batch, bool) {
 // window slots holds them.
 type orderer struct {
 	yield   func(*vm.Result) bool
+	write   func([]byte, int) bool // Encode's
 	window  *semaphore
 	pending []slot
 	next    int64
@@ -703,18 +781,24 @@ type orderer struct {
 
 type slot struct {
 	ordinal int64
-	res     *vm.Result // nil: the item did not start
+	res     *vm.Result // nil: the item did not start, or was plain
+	enc     []byte     // a plain item's bytes
+	plain   bool
 }
 
-func newOrderer(yield func(*vm.Result) bool, window *semaphore) *orderer {
-	return &orderer{yield: yield, window: window, pending: make([]slot, window.size), next: 1}
+func newOrderer(yield func(*vm.Result) bool, write func([]byte, int) bool, window *semaphore) *orderer {
+	return &orderer{yield: yield, write: write, window: window, pending: make([]slot, window.size), next: 1}
 }
 
 func (o *orderer) deliver(d delivery) bool {
 	n := int64(len(o.pending))
 	for i, res := range d.results {
 		ord := d.ordinal + int64(i)
-		o.pending[ord%n] = slot{ordinal: ord, res: res}
+		s := slot{ordinal: ord, res: res}
+		if d.spans != nil && d.spans[i].plain {
+			s.plain, s.enc = true, d.enc[d.spans[i].start:d.spans[i].end]
+		}
+		o.pending[ord%n] = s
 	}
 	// Free the window slots of the whole run that is now ready with one
 	// release (one lock), then deliver it. Results only arrive through
@@ -729,9 +813,12 @@ func (o *orderer) deliver(d delivery) bool {
 	o.window.release(int(ready))
 	for ; ready > 0; ready-- {
 		s := &o.pending[o.next%n]
-		res := s.res
+		res, plain, enc := s.res, s.plain, s.enc
 		*s = slot{}
 		o.next++
+		if plain && !o.write(enc, 1) {
+			return false
+		}
 		if res != nil && !o.yield(res) {
 			return false
 		}
@@ -753,18 +840,22 @@ func (r *run) worker() {
 			close(r.results)
 		}
 	}()
+	var buf batch // the storage of the worker's batches, reused
 	for {
-		b, ok := r.q.take()
+		b, ok := r.q.take(buf)
 		if !ok {
 			return
 		}
-		out := make([]*vm.Result, len(b.items))
+		buf = b
+		d := delivery{ordinal: b.ordinal, results: make([]*vm.Result, len(b.items))}
 		start := time.Now()
-		p.counts.batchStarted(len(out))
-		r.runBatch(b, out, &rn)
+		p.counts.batchStarted(len(b.items))
+		var plain tally // the plain items' counts, taken before their storage is reused
+		r.runBatch(b, &d, &plain, &rn)
 		r.q.cost.observe(time.Since(start), len(b.items))
-		p.counts.batchEnded(out)
-		r.results <- delivery{ordinal: b.ordinal, results: out}
+		p.counts.flush(&plain)
+		p.counts.batchEnded(d.results)
+		r.results <- d
 		if r.retire() {
 			surplus = true
 			return
@@ -772,8 +863,17 @@ func (r *run) worker() {
 	}
 }
 
-func (r *run) runBatch(b batch, out []*vm.Result, rn *Runner) {
-	p, ctx, stopped, observe := r.p, r.ctx, r.stopped, r.cfg.observe
+func (r *run) runBatch(b batch, d *delivery, plain *tally, rn *Runner) {
+	p, ctx, stopped, observe, encode := r.p, r.ctx, r.stopped, r.cfg.observe, r.cfg.encode
+	out := d.results
+	if encode != nil && r.q.window != nil { // only the orderer needs them
+		d.spans = make([]span, len(out))
+	}
+	if encode != nil && r.q.window == nil {
+		if buf, ok := r.encBufs.Get().(*[]byte); ok {
+			d.enc = *buf
+		}
+	}
 	acquired := !stopped() && p.own.acquire(ctx, r.stop)
 	if acquired {
 		defer p.own.release(1)
@@ -789,7 +889,11 @@ func (r *run) runBatch(b batch, out []*vm.Result, rn *Runner) {
 		if it.Count > 1 {
 			res.BatchSize = it.Count
 		}
-		res.Input = it.JSON()
+		if it.Input != nil {
+			res.Input = it.Input // what JSON returns, without copying the item
+		} else {
+			res.Input = it.JSON()
+		}
 		if res.Status == vm.InvalidInput && !json.Valid(res.Input) {
 			// The runspace found the raw JSON invalid: the record
 			// shows the text as a string.
@@ -797,6 +901,17 @@ func (r *run) runBatch(b batch, out []*vm.Result, rn *Runner) {
 		}
 		if observe != nil {
 			observe(res)
+		}
+		if encode != nil && Plain(res) {
+			// Consumed here: the runner may reuse res (see Runner).
+			plain.add(res)
+			start := len(d.enc)
+			d.enc = encode(d.enc, res)
+			if d.spans != nil {
+				d.spans[i] = span{start: start, end: len(d.enc), plain: true}
+			}
+			d.plain++
+			out[i] = nil
 		}
 	}
 	invalid := 0

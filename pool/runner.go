@@ -28,7 +28,10 @@ type Runner interface {
 	// the item's final result (after retries) and then calls ended(i).
 	// Items whose Err is set are skipped (the pool reports them). Once
 	// stopped reports true it starts no further item, leaving their out[i]
-	// nil. Run returns when every item it started has a result.
+	// nil. Run returns when every item it started has a result, and keeps
+	// nothing of items past it: the pool reuses their storage. If ended(i)
+	// sets out[i] to nil, the pool has used the result up (Encode), and
+	// the runner may reuse its storage for a later item.
 	Run(ctx context.Context, items []Item, out []*vm.Result, ended func(i int), stopped func() bool)
 	// Usable reports whether the runner may run more items.
 	Usable() bool
@@ -46,6 +49,9 @@ type RunnerConfig struct {
 	// Grace is how long an item may run past its timeout, or past the
 	// cancellation of its run, before it is abandoned.
 	Grace time.Duration
+	// Untimed is as in Options: items may run without reading the clock,
+	// their results with a zero StartedAt and Duration.
+	Untimed bool
 	// OnAbandon, when set, is called (from the runner's goroutine) each
 	// time a runspace is abandoned in native code: its goroutine still
 	// runs, so a worker process may want to be replaced.
@@ -213,12 +219,17 @@ type executor struct {
 	attempt   int
 	rsID      int // its runspace, when it has one
 
+	// timed is whether items read the clock: unless the config is
+	// Untimed and there is no timeout (whose watch needs started).
+	timed bool
+
 	rs *vm.Runspace // used by the executor goroutine only
 }
 
 // newExecutor starts an executor; rs, when not nil, is its first runspace.
 func newExecutor(f *vm.Factory, cfg RunnerConfig, rs *vm.Runspace) *executor {
-	e := &executor{f: f, cfg: cfg, jobs: make(chan *job), rs: rs}
+	e := &executor{f: f, cfg: cfg, jobs: make(chan *job), rs: rs,
+		timed: !cfg.Untimed || f.State().Timeout > 0}
 	go e.loop()
 	return e
 }
@@ -240,8 +251,16 @@ func (e *executor) loop() {
 // runJob runs j's items from j.from; it reports false if the executor was
 // abandoned meanwhile.
 func (e *executor) runJob(j *job) bool {
-	slab := make([]vm.Result, len(j.items)-j.from)
-	now := time.Now()
+	// Results are allocated together: one for the first item, then one
+	// for each item left once a result is kept. One that the pool used
+	// up (a plain item under Encode) is reused for the next item, so a
+	// run of plain items allocates a single result per batch.
+	var slab []vm.Result
+	first := true
+	var now time.Time
+	if e.timed {
+		now = time.Now()
+	}
 	for i := j.from; i < len(j.items); i++ {
 		it := &j.items[i]
 		if it.Err != nil {
@@ -250,8 +269,17 @@ func (e *executor) runJob(j *job) bool {
 		if j.stopped() {
 			return true
 		}
-		res := &slab[i-j.from]
-		res.StartedAt = now
+		if len(slab) == 0 {
+			n := len(j.items) - i
+			if first {
+				n, first = 1, false
+			}
+			slab = make([]vm.Result, n)
+		}
+		res := &slab[0]
+		if e.timed {
+			res.StartedAt = now
+		}
 		if !e.runItem(j.ctx, it, res, i) {
 			return false
 		}
@@ -259,7 +287,14 @@ func (e *executor) runJob(j *job) bool {
 			return false
 		}
 		j.ended(i)
-		now = res.StartedAt.Add(res.Duration)
+		if e.timed {
+			now = res.StartedAt.Add(res.Duration)
+		}
+		if j.out[i] == nil {
+			*res = vm.Result{} // used up: reused for the next item
+		} else {
+			slab = slab[1:]
+		}
 	}
 	return true
 }
@@ -318,9 +353,9 @@ func (e *executor) attemptEnded(then func()) bool {
 // runner's watch; the caller ends the mark (attemptEnded).
 func (e *executor) attemptOnce(ctx context.Context, it *Item, res *vm.Result, index, attempt int) bool {
 	// The attempt starts when the result says (the previous item's end,
-	// saving a clock read), or now.
+	// saving a clock read), or now; untimed, it is not known (zero).
 	started := res.StartedAt
-	if started.IsZero() {
+	if started.IsZero() && e.timed {
 		started = time.Now()
 	}
 	e.mu.Lock()
@@ -344,7 +379,11 @@ func (e *executor) attemptOnce(ctx context.Context, it *Item, res *vm.Result, in
 		}
 	}
 	if e.rs != nil {
-		e.rs.InvokeInto(ctx, it.Value, res)
+		if e.timed {
+			e.rs.InvokeInto(ctx, it.Value, res)
+		} else {
+			e.rs.InvokeUntimed(ctx, it.Value, res)
+		}
 		if e.cfg.Fresh || !e.rs.Usable() {
 			e.rs.Close()
 			e.rs = nil
@@ -363,7 +402,10 @@ func (e *executor) abandonIfStuck(timeout, grace time.Duration, stopAt time.Time
 		return 0, nil, false
 	}
 	now := time.Now()
-	res := &vm.Result{StartedAt: e.started, Duration: now.Sub(e.started), Attempts: e.attempt, Runspace: e.rsID}
+	res := &vm.Result{StartedAt: e.started, Attempts: e.attempt, Runspace: e.rsID}
+	if !e.started.IsZero() { // untimed, it stays so
+		res.Duration = now.Sub(e.started)
+	}
 	switch {
 	case timeout > 0 && now.Sub(e.started) >= timeout+grace:
 		res.Status = vm.Timeout

@@ -24,6 +24,7 @@ func writeHeader(b *strings.Builder, c *config, m machine, floor sample) {
 		fmt.Fprintf(b, "- rows marked (base) run the same command with rsh built from commit %s (`$RSH_BASE`), taking turns with the new one\n", c.baseCommit)
 	}
 	fmt.Fprintf(b, "- load average at the start (1, 5, 15 min): %s\n", loadAverage())
+	fmt.Fprintf(b, "- garbage collector: %s\n", gcSetting(os.Getenv("GOGC")))
 	fmt.Fprintf(b, "- peers: %s\n", strings.Join(m.peers, "; "))
 	mode := "full"
 	if c.quick {
@@ -32,6 +33,16 @@ func writeHeader(b *strings.Builder, c *config, m machine, floor sample) {
 	fmt.Fprintf(b, "- mode: %s; %d timed run(s) per tool after one warm-up, the tools taking turns within each round; the median is reported\n", mode, c.runs)
 	fmt.Fprintf(b, "- items/s = items ÷ median wall time of the whole command (`bash -c` start to exit); CPU time = user + system time of all its processes (median run), and CPU/item that ÷ items (the figure to compare when the machine is shared); peak RSS = the largest ru_maxrss of any one of its processes over all runs, whose floor here is %s (what `true` measures: bash and the launcher); × rsh = items/s ÷ rsh's items/s\n", mib(floor.maxRSSKiB))
 	fmt.Fprintf(b, "- in the commands: `$RSH` = rsh built from the commit above, `$LIMIT` = scripts/bench/limit, `$BENCH` = scripts/bench, `$PISCINA` = scripts/bench/piscina with piscina installed, `$IN`/`$OUT` = generated inputs/outputs\n\n")
+}
+
+// gcSetting says which GC setting the Go tools ran with: rsh and limit
+// both apply GOGC=400 unless GOGC is set, and the harness passes its own
+// environment (GOGC included) to every tool, so they always share it.
+func gcSetting(gogc string) string {
+	if gogc == "" {
+		return "GOGC unset: rsh and limit both run at their default of GOGC=400"
+	}
+	return "GOGC=" + gogc + " for every tool (rsh and limit follow it)"
 }
 
 func writeWorkload(b *strings.Builder, wr *workloadResult) {
