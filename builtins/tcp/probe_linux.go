@@ -10,6 +10,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // probe connects to ip:port once and closes the connection, returning how
@@ -28,6 +29,12 @@ import (
 // it writable — an epoll_ctl pair, a park and a wake per port, measured as
 // half of rsh's CPU in a loopback scan of 65,535 ports.
 //
+// connect, getsockopt and close are made with syscall.RawSyscall (socket
+// already is), which skips the scheduler's bookkeeping for a call that
+// may block: on a non-blocking socket without SO_LINGER none of them
+// blocks, and the bookkeeping was measured at 12-15% of a closed-port
+// probe's CPU.
+//
 // Addresses with a zone go through net.Dialer, which knows how to name
 // the interface.
 func probe(ctx context.Context, ip netip.Addr, port int, timeout time.Duration) (time.Duration, error) {
@@ -45,15 +52,16 @@ func probe(ctx context.Context, ip netip.Addr, port int, timeout time.Duration) 
 	if !start.Before(deadline) {
 		return 0, opErr(os.ErrDeadlineExceeded) // No packet leaves.
 	}
-	family, sa := sockaddr(ip, port)
+	var sa rawSockaddr
+	family := sa.set(ip, port)
 	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, opErr(os.NewSyscallError("socket", err))
 	}
-	answer, done := connectStep(fd, sa)
+	answer, done := connectStep(fd, &sa)
 	if done {
 		rtt := time.Since(start)
-		_ = syscall.Close(fd)
+		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) // Fails only for a bad fd.
 		if rtt > timeout {
 			// The answer came, but later than the script would wait.
 			return rtt, opErr(os.ErrDeadlineExceeded)
@@ -93,26 +101,49 @@ func probe(ctx context.Context, ip netip.Addr, port int, timeout time.Duration) 
 	return rtt, nil
 }
 
-// sockaddr returns the address family and socket address of ip:port.
-func sockaddr(ip netip.Addr, port int) (int, syscall.Sockaddr) {
+// rawSockaddr is a socket address as connect(2) takes it.
+type rawSockaddr struct {
+	raw syscall.RawSockaddrAny
+	len uintptr
+}
+
+// set makes sa the address of ip:port and returns its address family.
+func (sa *rawSockaddr) set(ip netip.Addr, port int) int {
 	if ip.Is4() {
-		return syscall.AF_INET, &syscall.SockaddrInet4{Port: port, Addr: ip.As4()}
+		r := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&sa.raw))
+		r.Family = syscall.AF_INET
+		putPort(&r.Port, port)
+		r.Addr = ip.As4()
+		sa.len = syscall.SizeofSockaddrInet4
+		return syscall.AF_INET
 	}
-	return syscall.AF_INET6, &syscall.SockaddrInet6{Port: port, Addr: ip.As16()}
+	r := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&sa.raw))
+	r.Family = syscall.AF_INET6
+	putPort(&r.Port, port)
+	r.Addr = ip.As16()
+	sa.len = syscall.SizeofSockaddrInet6
+	return syscall.AF_INET6
+}
+
+// putPort stores port in network byte order.
+func putPort(dst *uint16, port int) {
+	b := (*[2]byte)(unsafe.Pointer(dst))
+	b[0], b[1] = byte(port>>8), byte(port)
 }
 
 // connectStep starts a connect on the non-blocking socket fd and looks
 // once for the answer. done is false while the connect is in progress;
 // otherwise answer is nil for an accepted connection or the error, as a
 // *os.SyscallError, that the connection failed with.
-func connectStep(fd int, sa syscall.Sockaddr) (answer error, done bool) {
-	switch err := syscall.Connect(fd, sa); err {
-	case nil, syscall.EISCONN:
+func connectStep(fd int, sa *rawSockaddr) (answer error, done bool) {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.raw)), sa.len)
+	switch errno {
+	case 0, syscall.EISCONN:
 		return nil, true
 	case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
 		return answerStep(fd)
 	default:
-		return os.NewSyscallError("connect", err), true
+		return os.NewSyscallError("connect", errno), true
 	}
 }
 
@@ -122,9 +153,12 @@ func connectStep(fd int, sa syscall.Sockaddr) (answer error, done bool) {
 // SO_ERROR rather than calling connect again, which on some systems does
 // not report an earlier failure.
 func answerStep(fd int) (answer error, done bool) {
-	soErr, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
-	if err != nil {
-		return os.NewSyscallError("getsockopt", err), true
+	var soErr int32
+	size := uint32(unsafe.Sizeof(soErr))
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_ERROR,
+		uintptr(unsafe.Pointer(&soErr)), uintptr(unsafe.Pointer(&size)), 0)
+	if errno != 0 {
+		return os.NewSyscallError("getsockopt", errno), true
 	}
 	switch errno := syscall.Errno(soErr); errno {
 	case 0:
