@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/runspaces/rsh/builtins/tcp"
 	"github.com/runspaces/rsh/internal/testutil"
 )
 
@@ -166,5 +168,27 @@ func TestConnectLeavesNoDescriptor(t *testing.T) {
 	}
 	if after := openFDs(t); after != before {
 		t.Errorf("%d descriptors open before the scan, %d after", before, after)
+	}
+}
+
+// TestProbeErrorsReadLikeDialers checks that the probe's error text for a
+// refused and for a timed-out connect is net.Dialer's.
+func TestProbeErrorsReadLikeDialers(t *testing.T) {
+	ip := netip.MustParseAddr("127.0.0.1")
+	for _, tt := range []struct {
+		name    string
+		port    int
+		timeout time.Duration
+	}{
+		{"refused", closedPort(t), time.Second},
+		{"timed out", silentPort(t), 20 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, perr := tcp.Probe(context.Background(), ip, tt.port, tt.timeout)
+			_, derr := tcp.DialProbe(context.Background(), ip.String(), tt.port, tt.timeout)
+			if perr == nil || derr == nil || perr.Error() != derr.Error() {
+				t.Errorf("probe error %v; want net.Dialer's %v", perr, derr)
+			}
+		})
 	}
 }

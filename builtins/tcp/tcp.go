@@ -77,7 +77,9 @@ func Require(env *builtins.Env) require.ModuleLoader {
 		env = &builtins.Env{}
 	}
 	return func(rt *goja.Runtime, module *goja.Object) {
-		m := &tcpModule{rt: rt, env: env}
+		m := &tcpModule{rt: rt, env: env, statuses: map[string]goja.Value{
+			open: rt.ToValue(open), closed: rt.ToValue(closed), filtered: rt.ToValue(filtered),
+		}}
 		exports := module.Get("exports").(*goja.Object)
 		_ = exports.Set("connect", m.connect)
 		_ = exports.Set("dial", m.dial)
@@ -102,10 +104,12 @@ func classify(err error) (status string, ok bool) {
 	switch {
 	case err == nil:
 		return open, true
+	case errors.Is(err, syscall.ECONNREFUSED):
+		// First: most ports of a scan are closed, and errors.As costs
+		// more than errors.Is.
+		return closed, true
 	case errors.As(err, &dnsErr), errors.Is(err, context.Canceled):
 		return "", false
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return closed, true
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.Is(err, syscall.ETIMEDOUT), errors.Is(err, syscall.EHOSTUNREACH),
 		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTDOWN):
@@ -123,6 +127,8 @@ func classify(err error) (status string, ok bool) {
 type tcpModule struct {
 	rt  *goja.Runtime
 	env *builtins.Env
+	// statuses holds each port state as a JS string, made once.
+	statuses map[string]goja.Value
 }
 
 func (m *tcpModule) throw(name string, err error) {
@@ -241,7 +247,7 @@ func (m *tcpModule) connect(call goja.FunctionCall) goja.Value {
 	o := m.rt.NewObject()
 	_ = o.Set("host", host)
 	_ = o.Set("port", port)
-	_ = o.Set("status", status)
+	_ = o.Set("status", m.statuses[status])
 	if status == filtered {
 		_ = o.Set("rttMs", goja.Null())
 	} else {
