@@ -7,9 +7,14 @@
 // nmap's meanings: "open" (connected), "closed" (refused), "filtered" (no
 // answer before timeoutMs). Then it returns a summary of the host.
 // Hosts run in parallel (--throttle); the ports of one host run one after
-// the other so that a host is never flooded. A list of ports is written
-// as progress at most once per whole percent, so that a long list (all
-// 65,535) stays within --max-messages and costs little.
+// the other so that a host is never flooded. A host on the network keeps
+// its item waiting for answers, not computing, so give many hosts a
+// --throttle of tens or hundreds: the default, one per CPU, suits work
+// that computes. (On loopback the answer is there when connect returns,
+// and the throttle changes nothing.)
+//
+// Progress is written at most once per whole percent of a host's ports,
+// so that a long list (all 65,535) stays within --max-messages.
 const tcp = require("tcp");
 
 module.exports = function (host, params) {
