@@ -53,15 +53,21 @@ func probe(ctx context.Context, ip netip.Addr, port int, timeout time.Duration) 
 	}
 	var sa rawSockaddr
 	family := sa.set(ip, port)
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, opErr(os.NewSyscallError("socket", err))
-	}
-	answer, done := connectStep(fd, &sa)
-	if done {
+	for tries := 0; ; tries++ {
+		fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return 0, opErr(os.NewSyscallError("socket", err))
+		}
+		var self func(fd int) bool
+		if tries < selfConnectRetries {
+			self = func(fd int) bool { return selfConnected(fd, ip, port) }
+		}
+		answer, again := attempt(ctx, fd, &sa, deadline, self)
+		if again {
+			continue
+		}
 		rtt := time.Since(start)
-		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) // Fails only for a bad fd.
-		if rtt > timeout {
+		if rtt > timeout && ctx.Err() == nil {
 			// The answer came, but later than the script would wait.
 			return rtt, opErr(os.ErrDeadlineExceeded)
 		}
@@ -70,34 +76,68 @@ func probe(ctx context.Context, ip netip.Addr, port int, timeout time.Duration) 
 		}
 		return rtt, nil
 	}
+}
+
+// selfConnectRetries is how many times probe connects again after
+// reaching its own socket, as net.Dialer does: a connect to a local port
+// that nothing listens on succeeds when the kernel happens to pick that
+// very port as the socket's own (TCP's simultaneous open), about once in
+// a scan of every loopback port, and would read as "open".
+const selfConnectRetries = 2
+
+// attempt connects the non-blocking socket fd to sa and closes it,
+// returning the answer: nil for an accepted connection, the error that
+// the connection failed with, or ctx's error or os.ErrDeadlineExceeded
+// when it stopped waiting. When self is set and reports that an accepted
+// connection reached fd itself, again is true and answer means nothing.
+func attempt(ctx context.Context, fd int, sa *rawSockaddr, deadline time.Time, self func(fd int) bool) (answer error, again bool) {
+	answer, done := connectStep(fd, sa)
+	if done {
+		again = answer == nil && self != nil && self(fd)
+		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) // Fails only for a bad fd.
+		return answer, again
+	}
 	// Wait with the poller. The file owns fd from here on.
 	f := os.NewFile(uintptr(fd), "")
 	defer f.Close()
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return 0, opErr(err)
+		return err, false
 	}
 	if err := f.SetWriteDeadline(deadline); err != nil {
-		return 0, opErr(err)
+		return err, false
 	}
 	// Cancelling ctx ends the wait at once, like net.Dialer.
 	stop := context.AfterFunc(ctx, func() { _ = f.SetWriteDeadline(time.Unix(1, 0)) })
 	defer stop()
 	werr := rc.Write(func(fd uintptr) bool {
 		answer, done = answerStep(int(fd))
+		again = done && answer == nil && self != nil && self(int(fd))
 		return done
 	})
-	rtt := time.Since(start)
 	if werr != nil {
 		if err := ctx.Err(); err != nil {
-			return rtt, opErr(err)
+			return err, false
 		}
-		return rtt, opErr(werr) // os.ErrDeadlineExceeded: no answer in time.
+		return werr, false // os.ErrDeadlineExceeded: no answer in time.
 	}
-	if answer != nil {
-		return rtt, opErr(answer)
+	return answer, again
+}
+
+// selfConnected reports whether the connected socket fd has ip:port as
+// its own address, that is, whether it is connected to itself.
+func selfConnected(fd int, ip netip.Addr, port int) bool {
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return false
 	}
-	return rtt, nil
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return a.Port == port && netip.AddrFrom4(a.Addr) == ip
+	case *syscall.SockaddrInet6:
+		return a.Port == port && netip.AddrFrom16(a.Addr) == ip
+	}
+	return false
 }
 
 // dialError is a failed probe. Its text is net.Dialer's ("dial tcp
