@@ -35,6 +35,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -76,7 +77,9 @@ func Require(env *builtins.Env) require.ModuleLoader {
 		env = &builtins.Env{}
 	}
 	return func(rt *goja.Runtime, module *goja.Object) {
-		m := &tcpModule{rt: rt, env: env}
+		m := &tcpModule{rt: rt, env: env, statuses: map[string]goja.Value{
+			open: rt.ToValue(open), closed: rt.ToValue(closed), filtered: rt.ToValue(filtered),
+		}}
 		exports := module.Get("exports").(*goja.Object)
 		_ = exports.Set("connect", m.connect)
 		_ = exports.Set("dial", m.dial)
@@ -101,10 +104,12 @@ func classify(err error) (status string, ok bool) {
 	switch {
 	case err == nil:
 		return open, true
+	case errors.Is(err, syscall.ECONNREFUSED):
+		// First: most ports of a scan are closed, and errors.As costs
+		// more than errors.Is.
+		return closed, true
 	case errors.As(err, &dnsErr), errors.Is(err, context.Canceled):
 		return "", false
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return closed, true
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.Is(err, syscall.ETIMEDOUT), errors.Is(err, syscall.EHOSTUNREACH),
 		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTDOWN):
@@ -122,6 +127,8 @@ func classify(err error) (status string, ok bool) {
 type tcpModule struct {
 	rt  *goja.Runtime
 	env *builtins.Env
+	// statuses holds each port state as a JS string, made once.
+	statuses map[string]goja.Value
 }
 
 func (m *tcpModule) throw(name string, err error) {
@@ -168,38 +175,70 @@ func (m *tcpModule) option(opts goja.Value, name string) goja.Value {
 	return v
 }
 
-// open checks the permission and dials, returning the dial error for the
-// caller to classify. It throws for a denied host, a failed lookup during
-// the check and a done item context.
-func (m *tcpModule) open(fn, host string, port int, timeout time.Duration) (net.Conn, time.Duration, error) {
-	ctx := m.env.Context()
-	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	dialHost, err := m.env.Perms().CheckNet(ctx, host, port)
+// check checks the net permission for host:port and returns the host to
+// dial. It throws for a denied host and a failed lookup during the check.
+func (m *tcpModule) check(fn, host string, port int) string {
+	dialHost, err := m.env.Perms().CheckNet(m.env.Context(), host, port)
 	if err != nil {
 		var pe *builtins.PermissionError
 		if errors.As(err, &pe) {
 			m.throw("PermissionDenied", err)
 		}
-		m.throw("Error", fmt.Errorf("tcp.%s %s: %w", fn, addr, err))
+		m.throw("Error", fmt.Errorf("tcp.%s %s: %w", fn, net.JoinHostPort(host, strconv.Itoa(port)), err))
 	}
+	return dialHost
+}
+
+// stopped throws when the item's context is done: a dial that failed
+// then was cut short by the item, and says nothing about the port.
+func (m *tcpModule) stopped(fn, host string, port int) {
+	if ctx := m.env.Context(); ctx.Err() != nil {
+		m.throw("Error", fmt.Errorf("tcp.%s %s: %w", fn, net.JoinHostPort(host, strconv.Itoa(port)), context.Cause(ctx)))
+	}
+}
+
+// open checks the permission and dials, returning the dial error for the
+// caller to classify. It throws for a denied host, a failed lookup during
+// the check and a done item context.
+func (m *tcpModule) open(fn, host string, port int, timeout time.Duration) (net.Conn, error) {
+	dialHost := m.check(fn, host, port)
+	dctx, cancel := context.WithTimeout(m.env.Context(), timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "tcp", net.JoinHostPort(dialHost, strconv.Itoa(port)))
+	if err != nil {
+		m.stopped(fn, host, port)
+	}
+	return conn, err
+}
+
+// dialProbe is probe by net.Dialer, for a host that is a name (checked by
+// name, so resolved when dialled) and for systems without a faster probe.
+func dialProbe(ctx context.Context, host string, port int, timeout time.Duration) (time.Duration, error) {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var d net.Dialer
 	start := time.Now()
-	conn, err := d.DialContext(dctx, "tcp", net.JoinHostPort(dialHost, strconv.Itoa(port)))
+	conn, err := d.DialContext(dctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	rtt := time.Since(start)
-	if err != nil && ctx.Err() != nil {
-		// The item was stopped or timed out: not the port's answer.
-		m.throw("Error", fmt.Errorf("tcp.%s %s: %w", fn, addr, context.Cause(ctx)))
+	if conn != nil {
+		_ = conn.Close()
 	}
-	return conn, rtt, err
+	return rtt, err
 }
 
 func (m *tcpModule) connect(call goja.FunctionCall) goja.Value {
 	host, port, timeout := m.target("connect", call)
-	conn, rtt, err := m.open("connect", host, port, timeout)
-	if conn != nil {
-		_ = conn.Close()
+	dialHost := m.check("connect", host, port)
+	var rtt time.Duration
+	var err error
+	if ip, perr := netip.ParseAddr(dialHost); perr == nil {
+		rtt, err = probe(m.env.Context(), ip, port, timeout)
+	} else {
+		rtt, err = dialProbe(m.env.Context(), dialHost, port, timeout)
+	}
+	if err != nil {
+		m.stopped("connect", host, port)
 	}
 	status, ok := classify(err)
 	if !ok {
@@ -208,7 +247,7 @@ func (m *tcpModule) connect(call goja.FunctionCall) goja.Value {
 	o := m.rt.NewObject()
 	_ = o.Set("host", host)
 	_ = o.Set("port", port)
-	_ = o.Set("status", status)
+	_ = o.Set("status", m.statuses[status])
 	if status == filtered {
 		_ = o.Set("rttMs", goja.Null())
 	} else {
@@ -224,7 +263,7 @@ func (m *tcpModule) connect(call goja.FunctionCall) goja.Value {
 
 func (m *tcpModule) dial(call goja.FunctionCall) goja.Value {
 	host, port, timeout := m.target("dial", call)
-	conn, _, err := m.open("dial", host, port, timeout)
+	conn, err := m.open("dial", host, port, timeout)
 	if err != nil {
 		m.throw("Error", fmt.Errorf("tcp.dial %s: %w", net.JoinHostPort(host, strconv.Itoa(port)), err))
 	}

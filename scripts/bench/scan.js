@@ -10,12 +10,16 @@
 // tcp.connect. --param timeoutMs=N sets the connect timeout (default 1000).
 const tcp = require("tcp");
 
+// The options object is made once per params (they are the same for every
+// item), not once per port.
+let lastParams, options;
+
 module.exports = function (target, params) {
   let host, port;
   if (typeof target === "string") {
     const i = target.lastIndexOf(":");
     host = target.slice(0, i);
-    port = Number(target.slice(i + 1));
+    port = +target.slice(i + 1);
   } else if (target && typeof target === "object") {
     host = target.host;
     port = target.port;
@@ -23,6 +27,9 @@ module.exports = function (target, params) {
   if (!host || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new TypeError("want HOST:PORT or {host, port}, got " + JSON.stringify(target));
   }
-  const r = tcp.connect(host, port, { timeout: params.timeoutMs || 1000 });
-  return r.status + " " + port;
+  if (params !== lastParams) {
+    lastParams = params;
+    options = { timeout: params.timeoutMs || 1000 };
+  }
+  return tcp.connect(host, port, options).status + " " + port;
 };
