@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -192,7 +193,14 @@ func listenUnix(path string) (net.Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("--socket %s: %w", path, err)
 	}
+	// The socket is made 0600 from the start (umask 0177 while it is
+	// bound): chmod after listen would leave a moment in which another
+	// user could connect, through a directory that already existed with
+	// wider permissions. The umask is the process's, so other files made
+	// at that instant are made 0600 too: stricter, never looser.
+	old := syscall.Umask(0o177)
 	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("--socket %s: %w", path, err)
 	}
