@@ -851,7 +851,9 @@ func (r *run) worker() {
 		start := time.Now()
 		p.counts.batchStarted(len(b.items))
 		var plain tally // the plain items' counts, taken before their storage is reused
-		r.runBatch(b, &d, &plain, &rn)
+		if r.runBatch(b, &d, &plain, &rn) {
+			buf = batch{} // a stuck goroutine still reads these items
+		}
 		r.q.cost.observe(time.Since(start), len(b.items))
 		p.counts.flush(&plain)
 		p.counts.batchEnded(d.results)
@@ -863,7 +865,10 @@ func (r *run) worker() {
 	}
 }
 
-func (r *run) runBatch(b batch, d *delivery, plain *tally, rn *Runner) {
+// runBatch runs b on the worker's runner *rn. It reports kept when the
+// runner still uses b's items after it (an item abandoned in native code),
+// so that their storage must not be reused.
+func (r *run) runBatch(b batch, d *delivery, plain *tally, rn *Runner) (kept bool) {
 	p, ctx, stopped, observe, encode := r.p, r.ctx, r.stopped, r.cfg.observe, r.cfg.encode
 	out := d.results
 	if encode != nil && r.q.window != nil { // only the orderer needs them
@@ -935,6 +940,9 @@ func (r *run) runBatch(b batch, d *delivery, plain *tally, rn *Runner) {
 		}
 		if *rn != nil {
 			(*rn).Run(ctx, b.items, out, ended, stopped)
+			if k, ok := (*rn).(interface{ keptItems() bool }); ok && k.keptItems() {
+				kept = true
+			}
 			if !(*rn).Usable() {
 				(*rn).Close()
 				*rn = nil
@@ -950,6 +958,7 @@ func (r *run) runBatch(b batch, d *delivery, plain *tally, rn *Runner) {
 			}
 		}
 	}
+	return kept
 }
 
 // failBatch gives every item of b the error of a runner that could not

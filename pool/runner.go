@@ -29,7 +29,10 @@ type Runner interface {
 	// Items whose Err is set are skipped (the pool reports them). Once
 	// stopped reports true it starts no further item, leaving their out[i]
 	// nil. Run returns when every item it started has a result, and keeps
-	// nothing of items past it: the pool reuses their storage. If ended(i)
+	// nothing of items past it: the pool reuses their storage (a runner
+	// that cannot help keeping some, like the local one that leaves a
+	// goroutine stuck in native code holding its batch, says so with a
+	// method keptItems() bool, and that batch's storage is not reused). If ended(i)
 	// sets out[i] to nil, the pool has used the result up (Encode), and
 	// the runner may reuse its storage for a later item.
 	Run(ctx context.Context, items []Item, out []*vm.Result, ended func(i int), stopped func() bool)
@@ -112,6 +115,17 @@ type localRunner struct {
 	ex     *executor
 	timer  *time.Timer
 	closed bool
+	// kept is set when an executor was abandoned since keptItems was
+	// last asked: its stuck goroutine still reads the batch's items.
+	kept bool
+}
+
+// keptItems reports whether the last Run left items in use by an
+// abandoned executor (see Runner), and clears the flag.
+func (r *localRunner) keptItems() bool {
+	k := r.kept
+	r.kept = false
+	return k
 }
 
 func (r *localRunner) Usable() bool { return !r.closed }
@@ -151,8 +165,8 @@ func (r *localRunner) Run(ctx context.Context, items []Item, out []*vm.Result, e
 		}
 		// The executor was abandoned with item next-1 stuck: go on with
 		// the rest of the batch on a new one (and a job of its own: the
-		// stuck goroutine still holds the old one).
-		r.ex = nil
+		// stuck goroutine still holds the old one, and the batch's items).
+		r.ex, r.kept = nil, true
 		rest := *j
 		rest.from, rest.done = next, make(chan struct{})
 		j = &rest
