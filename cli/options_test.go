@@ -25,7 +25,6 @@ func TestBareAllowWarnings(t *testing.T) {
 		want []string // In the warnings, one string each.
 	}{
 		{[]string{"-e", "x", "--allow-read", "in.txt"}, []string{`--allow-read without "=" allows reading every file, and "in.txt" after it is an input file; to allow only that path, write --allow-read=in.txt`}},
-		{[]string{"--allow-read", "dir", "s.js"}, []string{`"dir" after it is the script`}},
 		{[]string{"s.js", "--allow-write", "in.txt"}, []string{`--allow-write without "=" allows writing every file, and "in.txt" after it is an input file`}},
 		{[]string{"--allow-net", "in.txt", "s.js"}, []string{`--allow-net without "=" allows connecting to every host, and "in.txt" after it is the script; to allow only that host, write --allow-net=in.txt`}},
 		{[]string{"-ke", "x", "--allow-read", "in.txt", "--allow-net", "s.js"}, []string{`"in.txt" after it is an input file`, `"s.js" after it is an input file`}},
@@ -36,7 +35,6 @@ func TestBareAllowWarnings(t *testing.T) {
 		{[]string{"-A", "in.txt", "s.js"}, nil}, // -A takes no value and no list.
 		{[]string{"-e", "x", "--", "--allow-read", "in.txt"}, nil},
 		{[]string{"-e", "x", "--allow-read", "--", "in.txt"}, nil},
-		{[]string{"-e", "x", "--allow-read", "nosuch.txt"}, nil},
 		{[]string{"-e", "x", "--allow-read", "-"}, nil},
 		{[]string{"-e", "x", "--allow-read"}, nil},
 	} {
@@ -45,7 +43,10 @@ func TestBareAllowWarnings(t *testing.T) {
 		if err := fs.Parse(tc.args); err != nil {
 			t.Fatalf("%q: %v", tc.args, err)
 		}
-		got := bareAllowWarnings(fs, tc.args)
+		got, err := bareAllowWarnings(fs, tc.args)
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+		}
 		if len(got) != len(tc.want) {
 			t.Errorf("%q: warnings %q; want %d", tc.args, got, len(tc.want))
 			continue
@@ -55,6 +56,32 @@ func TestBareAllowWarnings(t *testing.T) {
 				t.Errorf("%q: warning %q; want it to say %q", tc.args, got[i], w)
 			}
 		}
+	}
+}
+
+// A bare --allow-* followed by a word that cannot be the script or an
+// input (no such file, a directory) is a usage error that shows the list
+// written with "=".
+func TestBareAllowErrors(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("s.js", []byte("x => x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--allow-read", ".", "s.js"}, `--allow-read without "=" takes no list, so "." after it was read as the script, and it is a directory; to allow only that path, write --allow-read=.`},
+		{[]string{"--allow-net", "example.com", "s.js"}, `"example.com" after it was read as the script, and there is no such file; to allow only that host, write --allow-net=example.com`},
+		{[]string{"-e", "x", "--allow-write", "out"}, `"out" after it was read as an input file, and there is no such file; to allow only that path, write --allow-write=out`},
+	} {
+		_, err := parseRun(tc.args)
+		if err == nil || err.Error() != tc.want && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v; want %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := parseRun([]string{"--allow-read", ".", "s.js", "-h"}); err != nil {
+		t.Errorf("with -h: %v; want the help", err)
 	}
 }
 
