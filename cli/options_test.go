@@ -108,3 +108,42 @@ func TestParseRunMaxLineAndWarnings(t *testing.T) {
 		}
 	}
 }
+
+// -j and --jobs are --throttle, as GNU parallel and make spell it, and
+// count as giving --throttle (a job sends it to the daemon).
+func TestThrottleAliases(t *testing.T) {
+	for _, args := range [][]string{{"-j", "7"}, {"-j7"}, {"--jobs", "7"}, {"--jobs=7"}, {"-t", "7"}} {
+		o, fs, err := parseRunWith(append([]string{"-e", "x"}, args...), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if o.throttle != 7 || !fs.Changed("throttle") {
+			t.Errorf("%q: throttle %d, changed %v; want 7, true", args, o.throttle, fs.Changed("throttle"))
+		}
+	}
+	if _, err := parseRun([]string{"-e", "x", "-j", "0"}); err == nil || !strings.Contains(err.Error(), "--throttle 0") {
+		t.Errorf("-j 0: %v; want the throttle's own error", err)
+	}
+}
+
+// A flag that would do nothing for the run is a usage error.
+func TestIgnoredFlagsAreErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--pull", "10"}, "--pull is for workers of a queue"},
+		{[]string{"--consumer", "c"}, "--consumer is for workers of a queue"},
+		{[]string{"--ack-wait", "5s"}, "--ack-wait is for workers of a queue"},
+		{[]string{"--nats-creds", "f"}, "--nats-creds is for workers of a queue"},
+		{[]string{"--retry-delay", "2s"}, "give --retries N too"},
+	} {
+		_, err := parseRun(append([]string{"-e", "x"}, tc.args...))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v; want %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := parseRun([]string{"-e", "x", "--retries", "1", "--retry-delay", "2s"}); err != nil {
+		t.Errorf("--retries with --retry-delay: %v", err)
+	}
+}
