@@ -206,6 +206,12 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		})
 	}
 	var interrupted atomic.Bool
+	// sigStderr is where the interrupt notice goes: stderr, and once the
+	// progress bar is up, the writer that clears the bar first (a notice
+	// written over the bar would leave the bar on the screen).
+	var sigStderr atomic.Pointer[io.Writer]
+	plainStderr := env.Stderr
+	sigStderr.Store(&plainStderr)
 	if env.Signals != nil {
 		go func() {
 			for n := 1; ; n++ {
@@ -219,7 +225,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 					cancel()
 					return
 				}
-				fmt.Fprintf(env.Stderr, "rsh: interrupted: letting running items finish (up to %s); interrupt again to stop them now\n", o.grace)
+				fmt.Fprintf(*sigStderr.Load(), "rsh: interrupted: letting running items finish (up to %s); interrupt again to stop them now\n", o.grace)
 				startDrain()
 				time.AfterFunc(o.grace, cancel)
 			}
@@ -274,7 +280,9 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		}
 		bar = newProgress(env.Stderr, total)
 		bar.follow(p)
-		env.Stderr = bar.clearFor(env.Stderr)
+		barStderr := bar.clearFor(env.Stderr)
+		sigStderr.Store(&barStderr)
+		env.Stderr = barStderr
 	}
 	// A write that fails (stdout, the job log) stops the run at once: it
 	// is reported (unless the reader just went away) and nothing more is
