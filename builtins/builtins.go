@@ -23,6 +23,10 @@ type Streams interface {
 	Output(v goja.Value) error
 	// Error records a non-terminating error (writeError).
 	Error(msg string)
+	// ElementError records a non-terminating error of one element of the
+	// item, an array (writeError(msg, index) in a batch). It returns an
+	// error, thrown to the script, when index names no element.
+	ElementError(msg string, index int) error
 	// Warning records a warning (writeWarning, console.warn, console.error).
 	Warning(msg string)
 	// Verbose records a verbose message (writeVerbose, console.debug).

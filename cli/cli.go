@@ -338,7 +338,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		runOpts = append(runOpts, pool.Observe(observe))
 	}
 	start := time.Now()
-	counts := newSummary()
+	counts := newSummary(o.batchSize)
 	if lean {
 		runOpts = append(runOpts, pool.Encode(out.appendValues, func(b []byte, n int) bool {
 			counts.addPlain(n)
@@ -359,7 +359,8 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 			if n := len(res.Progress); n > 0 {
 				status = res.Progress[n-1].Status
 			}
-			bar.record(max(res.BatchSize, 1), res.Status != vm.Success, status)
+			n, failed := res.Elements()
+			bar.record(n, failed, status)
 		}
 	}
 	hl.announce(env.Stderr, nil)

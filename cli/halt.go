@@ -65,16 +65,15 @@ func parseHalt(spec string) (haltPolicy, error) {
 	return h, nil
 }
 
-// triggered reports whether failed failures and succeeded successes,
-// of results finished results holding items items (a batch is one result
-// of many items), meet the threshold.
-func (h haltPolicy) triggered(failed, succeeded, results, items int) bool {
+// triggered reports whether failed failures and succeeded successes, of
+// done finished items, meet the threshold.
+func (h haltPolicy) triggered(failed, succeeded, done int) bool {
 	n := failed
 	switch h.cond {
 	case "success":
 		n = succeeded
 	case "done":
-		n = items
+		n = done
 	}
 	switch {
 	case h.when == "never" || n == 0:
@@ -82,7 +81,7 @@ func (h haltPolicy) triggered(failed, succeeded, results, items int) bool {
 	case h.percent > 0 && h.cond == "done":
 		return float64(n)*100 >= h.percent*float64(h.total)
 	case h.percent > 0:
-		return results >= minItemsForPercent && float64(n)*100 >= h.percent*float64(results)
+		return done >= minItemsForPercent && float64(n)*100 >= h.percent*float64(done)
 	default:
 		return n >= h.count
 	}
@@ -116,38 +115,38 @@ func (h haltPolicy) what(failed, succeeded, done int) string {
 // item); announce is called from the one goroutine that writes results.
 type halter struct {
 	policy                     haltPolicy
-	failed, succeeded, done    atomic.Int64 // results, and done items
-	results                    atomic.Int64
+	failed, succeeded, done    atomic.Int64 // items (a batch's elements)
 	met                        atomic.Bool
 	metSeq                     atomic.Int64 // the seq of the result that met it
 	metFailed, metSucc, metAll atomic.Int64 // the counts then, for the message
-	failedOwn                  atomic.Int64 // failures but Stopped: not the halt's doing
+	failedOwn                  atomic.Int64 // failed results but Stopped: not the halt's doing
 	said                       bool
 }
 
 // observe counts res and reports true once: when the threshold is first
-// met.
+// met. It counts items (input records): a batch is as many items as it
+// holds, failed or succeeded as vm.Result.Elements says, so fail=N is N
+// failed elements and P% a share of finished elements.
 func (h *halter) observe(res *vm.Result) bool {
+	n, failed := res.Elements()
 	f, s := h.failed.Load(), h.succeeded.Load()
-	switch res.Status {
-	case vm.Success:
-		s = h.succeeded.Add(1)
-	case vm.Stopped:
-		f = h.failed.Add(1)
-	default:
-		f = h.failed.Add(1)
+	if failed > 0 {
+		f = h.failed.Add(int64(failed))
+	}
+	if n > failed {
+		s = h.succeeded.Add(int64(n - failed))
+	}
+	if res.Status != vm.Success && res.Status != vm.Stopped {
 		h.failedOwn.Add(1)
 	}
-	// A batch is as many finished items as it holds.
-	n := h.done.Add(int64(max(res.BatchSize, 1)))
-	r := h.results.Add(1)
-	if !h.policy.triggered(int(f), int(s), int(r), int(n)) || h.met.Load() {
+	done := h.done.Add(int64(n))
+	if !h.policy.triggered(int(f), int(s), int(done)) || h.met.Load() {
 		return false
 	}
 	h.metSeq.Store(int64(res.Seq))
 	h.metFailed.Store(f)
 	h.metSucc.Store(s)
-	h.metAll.Store(n)
+	h.metAll.Store(done)
 	return !h.met.Swap(true)
 }
 

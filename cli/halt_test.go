@@ -11,20 +11,20 @@ import (
 // --halt reads fail=, success= and done=, each with a count or a
 // percentage, and judges each as GNU parallel does.
 func TestHaltPolicy(t *testing.T) {
-	type counts struct{ failed, succeeded, results, items int }
+	type counts struct{ failed, succeeded, done int }
 	for _, tc := range []struct {
 		spec   string
 		total  int64
 		met    []counts
 		notMet []counts
 	}{
-		{spec: "soon", met: []counts{{1, 0, 1, 1}}, notMet: []counts{{0, 5, 5, 5}}},
-		{spec: "now,fail=2", met: []counts{{2, 0, 2, 2}}, notMet: []counts{{1, 9, 10, 10}}},
-		{spec: "soon,fail=50%", met: []counts{{2, 2, 4, 4}}, notMet: []counts{{1, 0, 1, 1}, {1, 3, 4, 4}}},
-		{spec: "soon,success=3", met: []counts{{5, 3, 8, 8}}, notMet: []counts{{9, 2, 11, 11}}},
-		{spec: "soon,success=60%", met: []counts{{2, 3, 5, 5}}, notMet: []counts{{0, 2, 2, 2}, {3, 2, 5, 5}}},
-		{spec: "now,done=4", met: []counts{{2, 2, 4, 4}, {0, 1, 1, 4}}, notMet: []counts{{1, 2, 3, 3}}},
-		{spec: "soon,done=25%", total: 20, met: []counts{{0, 5, 5, 5}}, notMet: []counts{{4, 0, 4, 4}}},
+		{spec: "soon", met: []counts{{1, 0, 1}}, notMet: []counts{{0, 5, 5}}},
+		{spec: "now,fail=2", met: []counts{{2, 0, 2}}, notMet: []counts{{1, 9, 10}}},
+		{spec: "soon,fail=50%", met: []counts{{2, 2, 4}}, notMet: []counts{{1, 0, 1}, {1, 3, 4}}},
+		{spec: "soon,success=3", met: []counts{{5, 3, 8}}, notMet: []counts{{9, 2, 11}}},
+		{spec: "soon,success=60%", met: []counts{{2, 3, 5}}, notMet: []counts{{0, 2, 2}, {3, 2, 5}}},
+		{spec: "now,done=4", met: []counts{{2, 2, 4}, {0, 1, 4}}, notMet: []counts{{1, 2, 3}}},
+		{spec: "soon,done=25%", total: 20, met: []counts{{0, 5, 5}}, notMet: []counts{{4, 0, 4}}},
 	} {
 		h, err := parseHalt(tc.spec)
 		if err != nil {
@@ -32,12 +32,12 @@ func TestHaltPolicy(t *testing.T) {
 		}
 		h.total = tc.total
 		for _, c := range tc.met {
-			if !h.triggered(c.failed, c.succeeded, c.results, c.items) {
+			if !h.triggered(c.failed, c.succeeded, c.done) {
 				t.Errorf("%s: %+v should halt", tc.spec, c)
 			}
 		}
 		for _, c := range tc.notMet {
-			if h.triggered(c.failed, c.succeeded, c.results, c.items) {
+			if h.triggered(c.failed, c.succeeded, c.done) {
 				t.Errorf("%s: %+v should not halt", tc.spec, c)
 			}
 		}
@@ -95,5 +95,38 @@ func TestHalterAnnounce(t *testing.T) {
 	d.observe(&vm.Result{Seq: 3, Status: vm.Exception})
 	if !d.failure(true) {
 		t.Error("an item that threw fails a halt on done")
+	}
+}
+
+// With batches, --halt counts elements: fail=N is N failed elements, as
+// the batches' element errors name them (all of a batch that threw).
+func TestHalterBatches(t *testing.T) {
+	batch := func(seq int64, status vm.Status, failed ...int) *vm.Result {
+		r := &vm.Result{Seq: seq, Status: status, BatchSize: 10}
+		for _, i := range failed {
+			r.ElementErrors = append(r.ElementErrors, vm.ElementError{Index: i, Error: "x"})
+		}
+		return r
+	}
+	h := &halter{policy: haltPolicy{when: "soon", cond: "fail", count: 3}}
+	if h.observe(batch(1, vm.Error, 2, 5)) || h.observe(batch(11, vm.Success)) {
+		t.Fatal("halted before 3 elements failed")
+	}
+	met := batch(21, vm.Error, 0)
+	if !h.observe(met) {
+		t.Fatal("not halted at the third failed element")
+	}
+	var w bytes.Buffer
+	h.announce(&w, met)
+	if got := w.String(); got != "rsh: halting after 3 failed items (--halt soon,fail=3)\n" {
+		t.Errorf("announced %q", got)
+	}
+
+	p := &halter{policy: haltPolicy{when: "soon", cond: "fail", percent: 50}}
+	if p.observe(batch(1, vm.Error, 1, 2, 3)) {
+		t.Error("3 failed of 10 elements met fail=50%")
+	}
+	if !p.observe(batch(11, vm.Exception)) {
+		t.Error("13 failed of 20 elements did not meet fail=50%")
 	}
 }

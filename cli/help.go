@@ -228,6 +228,8 @@ Output of an item: the values passed to emit(v), then the return value if it
 is not undefined. An async function (or a returned Promise) is awaited.
 Scripts also have writeError, writeWarning, writeVerbose, writeProgress,
 console, sleep(ms), setTimeout/setInterval, require('fs'|'tcp'|'sleep').
+With --batch-size, writeError(msg, index) says that element index (from 0)
+of the batch failed: the summary counts the elements.
 `
 
 // runSections are the headings of `rsh run --help` (and, less the flags a

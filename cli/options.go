@@ -166,12 +166,12 @@ func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs.StringVar(&o.out, "out", "values", "write each item's output as `FORMAT`:\nvalues: one output value per line, strings as they are, other values as JSON\njson: every output value as JSON\nrecords: one JSON record per item with its input, output, status, streams and timing")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "also show verbose messages and exception stacks")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "hide information and warning messages")
-	fs.IntVar(&o.batchSize, "batch-size", 0, "pass the function arrays of up to `N` consecutive items (one call per batch); records carry the batch's first seq and batchSize")
+	fs.IntVar(&o.batchSize, "batch-size", 0, "pass the function arrays of up to `N` consecutive items (one call per batch); records carry the batch's first seq, batchSize and the elements failed with writeError(msg, index) (elementErrors); the summary, the progress bar and --halt count items, a batch's elements")
 
 	// Long runs.
 	fs.BoolVar(&o.progress, "progress", false, "a progress bar on stderr: done/total, rate, ETA, items running, failures, the last writeProgress status (default: on when stderr is a terminal; --progress=false)")
 	fs.Int64Var(&o.total, "total", 0, "the number of items, `N`, for the bar, when it cannot be counted up front (stdin)")
-	fs.BoolVar(&o.summary, "summary", false, "print counts, success rate, rate and item durations (p50/p95/max) to stderr")
+	fs.BoolVar(&o.summary, "summary", false, "print counts, success rate, rate and item durations (p50/p95/max) to stderr; with --batch-size, items (the batches' elements) and batches")
 	fs.StringVar(&o.summaryJSON, "summary-json", "", "write the same summary as JSON to `FILE`")
 	fs.StringVar(&o.joblog, "joblog", "", "append one JSON line per finished item to `FILE`: seq, input hash, status, attempts, duration, start; written only after the item's output (resuming into the same >> file first removes output a killed run wrote but never logged)")
 	fs.BoolVar(&o.resume, "resume", false, "with --joblog: skip items that already succeeded in the log (a success counts for the item at its seq if the input there is the same, else for the next occurrence of its input; an input that appears k times runs until it has k successes); run the rest under their seqs")

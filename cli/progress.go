@@ -107,12 +107,12 @@ func (p *progress) follow(pl *pool.Pool) {
 	p.metrics.Store(&m)
 }
 
-// record counts finished records.
-func (p *progress) record(n int, failed bool, status string) {
+// record counts n finished records (items), failed of which failed (a
+// batch's elements: see vm.Result.Elements), and the last writeProgress
+// status, if not empty.
+func (p *progress) record(n, failed int, status string) {
 	p.done.Add(int64(n))
-	if failed {
-		p.failed.Add(1)
-	}
+	p.failed.Add(int64(failed))
 	if status != "" {
 		p.status.Store(&status)
 	}

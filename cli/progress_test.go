@@ -26,7 +26,7 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 func TestProgressLineFits(t *testing.T) {
 	var w lockedBuffer
 	p := newProgress(&w, 1000)
-	p.record(3, true, strings.Repeat("a long status from writeProgress ", 10))
+	p.record(3, 1, strings.Repeat("a long status from writeProgress ", 10))
 	p.draw()
 	p.finish()
 	w.mu.Lock()

@@ -17,11 +17,16 @@ import (
 // (reservoir sampling), so memory stays flat on a ten-million-item run.
 const durationSamples = 10_000
 
-// summary counts results by status and keeps item durations.
+// summary counts results by status, and the input records (items) they
+// stand for by outcome, and keeps item durations. With --batch-size a
+// result is a batch, and the items are its elements (vm.Result.Elements).
 type summary struct {
 	total, succeeded, errors, exceptions, timeouts, stopped, invalid int
 	retried, skipped, records                                        int
 	memoryLimit                                                      int
+	failedRecords                                                    int // of records, those that failed
+	batchSize                                                        int // --batch-size, when above 1
+	batches                                                          int // results that were batches
 	wall                                                             time.Duration
 	maxDuration                                                      time.Duration
 	samples                                                          []time.Duration
@@ -29,13 +34,25 @@ type summary struct {
 	rng                                                              *rand.Rand
 }
 
-func newSummary() *summary {
-	return &summary{rng: rand.New(rand.NewPCG(1, 2))}
+// newSummary returns an empty summary of a run that passes the function
+// arrays of up to batchSize items (batchSize above 1), or single items.
+func newSummary(batchSize int) *summary {
+	if batchSize <= 1 {
+		batchSize = 0
+	}
+	return &summary{rng: rand.New(rand.NewPCG(1, 2)), batchSize: batchSize}
 }
 
 func (s *summary) add(r *vm.Result) {
 	s.total++
-	s.records += max(r.BatchSize, 1)
+	records, failed := r.Elements()
+	s.records += records
+	s.failedRecords += failed
+	if s.batchSize > 0 && r.Status != vm.InvalidInput {
+		// Every result of a batched run is a batch but a line that could
+		// not be decoded, which is alone (a batch of one has no BatchSize).
+		s.batches++
+	}
 	switch r.Status {
 	case vm.Success:
 		s.succeeded++
@@ -73,9 +90,13 @@ func (s *summary) addPlain(n int) {
 	s.total += n
 	s.succeeded += n
 	s.records += n
+	if s.batchSize > 0 {
+		s.batches += n // batches of one
+	}
 }
 
-// failed is how many items did not succeed.
+// failed is how many results did not succeed (with batches, how many
+// batches).
 func (s *summary) failed() int { return s.total - s.succeeded }
 
 // percentiles returns the p50 and p95 item durations from the samples,
@@ -90,7 +111,11 @@ func (s *summary) percentiles() (p50, p95 time.Duration) {
 	return at(0.50), at(0.95)
 }
 
-// summaryJSON is the --summary-json document.
+// summaryJSON is the --summary-json document. The fields in lower camel
+// case count results (with --batch-size, batches) by status, but records,
+// successRate and itemsPerSec, which count items (input records); the
+// fields in upper camel case are the seed's processing summary, in items.
+// The README's Long runs section says what each means.
 type summaryJSON struct {
 	Total        int     `json:"total"`
 	Succeeded    int     `json:"succeeded"`
@@ -109,30 +134,44 @@ type summaryJSON struct {
 	P50Ms        float64 `json:"p50Ms"`
 	P95Ms        float64 `json:"p95Ms"`
 	MaxMs        float64 `json:"maxMs"`
+
+	TotalItems      int     `json:"TotalItems"`
+	SuccessfulItems int     `json:"SuccessfulItems"`
+	ErrorItems      int     `json:"ErrorItems"`
+	Batches         int     `json:"Batches"`
+	BatchSize       int     `json:"BatchSize"`
+	SuccessRateSeed float64 `json:"SuccessRate"` // the same as SuccessRate
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (s *summary) doc() summaryJSON {
 	p50, p95 := s.percentiles()
+	ok := s.records - s.failedRecords
 	rate := 100.0
-	if s.total > 0 {
-		rate = 100 * float64(s.succeeded) / float64(s.total)
+	if s.records > 0 {
+		rate = 100 * float64(ok) / float64(s.records)
 	}
 	perSec := 0.0
 	if s.wall > 0 {
-		perSec = float64(s.total) / s.wall.Seconds()
+		perSec = float64(s.records) / s.wall.Seconds()
 	}
 	return summaryJSON{
 		Total: s.total, Succeeded: s.succeeded, Errors: s.errors, Exceptions: s.exceptions,
 		Timeouts: s.timeouts, Stopped: s.stopped, InvalidInput: s.invalid, MemoryLimit: s.memoryLimit, Retried: s.retried,
 		Skipped: s.skipped, Records: s.records, SuccessRate: rate, WallMs: ms(s.wall), ItemsPerSec: perSec,
 		P50Ms: ms(p50), P95Ms: ms(p95), MaxMs: ms(s.maxDuration),
+		TotalItems: s.records, SuccessfulItems: ok, ErrorItems: s.failedRecords,
+		Batches: s.batches, BatchSize: s.batchSize, SuccessRateSeed: rate,
 	}
 }
 
 func (s *summary) print(w io.Writer) {
 	d := s.doc()
+	if s.batchSize > 0 {
+		s.printBatches(w, d)
+		return
+	}
 	fmt.Fprintf(w, `summary:
   total          %d
   succeeded      %d
@@ -147,16 +186,45 @@ func (s *summary) print(w io.Writer) {
 		fmt.Fprintf(w, "  memory limit   %d\n", d.MemoryLimit)
 	}
 	if d.Records != d.Total {
-		fmt.Fprintf(w, "  records        %d (in batches)\n", d.Records)
+		fmt.Fprintf(w, "  records        %d\n", d.Records)
 	}
+	s.printEnd(w, d, "item time")
+}
+
+// printBatches is the summary of a run with --batch-size: the seed's, in
+// items (the batches' elements), then the batches by status.
+func (s *summary) printBatches(w io.Writer, d summaryJSON) {
+	fmt.Fprintf(w, `summary:
+  items          %d
+  succeeded      %d
+  failed         %d
+  batches        %d of up to %d items: %d succeeded, %d with errors`,
+		d.TotalItems, d.SuccessfulItems, d.ErrorItems, d.Batches, d.BatchSize, d.Succeeded, d.Errors)
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{d.Exceptions, "exceptions"}, {d.Timeouts, "timeouts"}, {d.Stopped, "stopped"}, {d.MemoryLimit, "memory limit"}} {
+		if c.n > 0 {
+			fmt.Fprintf(w, ", %d %s", c.n, c.what)
+		}
+	}
+	fmt.Fprintf(w, `
+  invalid input  %d
+  retried        %d batches
+`, d.InvalidInput, d.Retried)
+	s.printEnd(w, d, "batch time")
+}
+
+// printEnd prints the lines that both summaries end with.
+func (s *summary) printEnd(w io.Writer, d summaryJSON, timeLabel string) {
 	if d.Skipped > 0 {
 		fmt.Fprintf(w, "  skipped        %d (done in the job log)\n", d.Skipped)
 	}
 	fmt.Fprintf(w, `  success rate   %.1f%%
   wall time      %s
   items/s        %.1f
-  item time      p50 %s, p95 %s, max %s
-`, d.SuccessRate, s.wall.Round(time.Millisecond), d.ItemsPerSec,
+  %-15sp50 %s, p95 %s, max %s
+`, d.SuccessRate, s.wall.Round(time.Millisecond), d.ItemsPerSec, timeLabel,
 		roundDuration(msDuration(d.P50Ms)), roundDuration(msDuration(d.P95Ms)), roundDuration(s.maxDuration))
 }
 

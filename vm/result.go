@@ -3,6 +3,7 @@ package vm
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -47,6 +48,14 @@ type Progress struct {
 	Status  string  `json:"status"`
 }
 
+// ElementError is an error that writeError attributed to one element of a
+// batch (writeError(message, index)): the element at Index (from 0) in
+// the array the function was given failed with Error.
+type ElementError struct {
+	Index int    `json:"index"`
+	Error string `json:"error"`
+}
+
 // Result is the outcome of one item: its output values, its streams and its
 // status. The JSON form is the record printed by `rsh run --out records`.
 type Result struct {
@@ -67,6 +76,10 @@ type Result struct {
 	// BatchSize is how many input records the item stood for when it was
 	// a batch (Seq is then the first one's position); 0 otherwise.
 	BatchSize int `json:"batchSize,omitempty"`
+	// ElementErrors are the errors written with an element's index
+	// (writeError(message, index)), in the order written; their messages
+	// are in Errors too. See Elements for what they mean for each element.
+	ElementErrors []ElementError `json:"elementErrors,omitempty"`
 
 	firstOutput [1]json.RawMessage // Output's storage for the common single value
 }
@@ -135,6 +148,20 @@ func (r *Result) AppendJSON(b []byte) []byte {
 		b = append(b, `,"batchSize":`...)
 		b = strconv.AppendInt(b, int64(r.BatchSize), 10)
 	}
+	if len(r.ElementErrors) > 0 {
+		b = append(b, `,"elementErrors":[`...)
+		for i, e := range r.ElementErrors {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"index":`...)
+			b = strconv.AppendInt(b, int64(e.Index), 10)
+			b = append(b, `,"error":`...)
+			b = appendJSONString(b, e.Error)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}')
 }
 
@@ -156,6 +183,7 @@ func (r *Result) UnmarshalJSON(data []byte) error {
 		Runspace    int               `json:"runspace"`
 		Attempts    int               `json:"attempts"`
 		BatchSize   int               `json:"batchSize"`
+		Elements    []ElementError    `json:"elementErrors"`
 	}
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return err
@@ -166,6 +194,9 @@ func (r *Result) UnmarshalJSON(data []byte) error {
 		Progress: rec.Progress, Error: rec.Error, StartedAt: rec.StartedAt,
 		Duration: time.Duration(rec.DurationMs * float64(time.Millisecond)),
 		Runspace: rec.Runspace, Attempts: rec.Attempts, BatchSize: rec.BatchSize,
+	}
+	if len(rec.Elements) > 0 {
+		r.ElementErrors = rec.Elements
 	}
 	if len(rec.Output) > 0 {
 		r.Output = rec.Output
@@ -183,6 +214,44 @@ func (r *Result) UnmarshalJSON(data []byte) error {
 		r.Information = nil
 	}
 	return nil
+}
+
+// Elements returns how many input records r stands for and how many of
+// them failed; see docs/design.md#the-result-record. An item that is not a
+// batch (BatchSize 0) is one record, failed unless its status is Success.
+// Of a batch whose function returned (Success or Error), the elements
+// named by ElementErrors failed and the others succeeded, even if
+// writeError was also called without an index; when it did not return
+// (Exception, Timeout, Stopped, MemoryLimit...), every element failed.
+func (r *Result) Elements() (total, failed int) {
+	if r.BatchSize <= 0 {
+		if r.Status == Success {
+			return 1, 0
+		}
+		return 1, 1
+	}
+	if r.Status != Success && r.Status != Error {
+		return r.BatchSize, r.BatchSize
+	}
+	return r.BatchSize, distinctIndexes(r.ElementErrors, r.BatchSize)
+}
+
+// distinctIndexes counts the different indexes in es from 0 to n-1: an
+// element written to twice failed once. It sorts a copy of the indexes,
+// so that its cost follows len(es), not n (a record read back may claim
+// any batch size).
+func distinctIndexes(es []ElementError, n int) int {
+	if len(es) == 0 {
+		return 0
+	}
+	idx := make([]int, 0, len(es))
+	for _, e := range es {
+		if e.Index >= 0 && e.Index < n {
+			idx = append(idx, e.Index)
+		}
+	}
+	slices.Sort(idx)
+	return len(slices.Compact(idx))
 }
 
 func appendStrings(b []byte, ss []string) []byte {

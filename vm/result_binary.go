@@ -17,7 +17,7 @@ import (
 // order of appendBinary. Strings are copied out of the buffer on decode;
 // output values share one copy.
 
-const binaryVersion = 1
+const binaryVersion = 2
 
 var errBinaryResult = errors.New("vm: malformed binary result")
 
@@ -58,6 +58,11 @@ func (r *Result) AppendBinary(b []byte) []byte {
 	b = binary.AppendVarint(b, int64(r.Runspace))
 	b = binary.AppendVarint(b, int64(r.Attempts))
 	b = binary.AppendVarint(b, int64(r.BatchSize))
+	b = binary.AppendUvarint(b, uint64(len(r.ElementErrors)))
+	for _, e := range r.ElementErrors {
+		b = binary.AppendVarint(b, int64(e.Index))
+		b = appendBytes(b, []byte(e.Error))
+	}
 	return b
 }
 
@@ -107,6 +112,12 @@ func (r *Result) UnmarshalBinary(data []byte) error {
 	r.Runspace = int(d.varint())
 	r.Attempts = int(d.varint())
 	r.BatchSize = int(d.varint())
+	if n := d.count(); n > 0 {
+		r.ElementErrors = make([]ElementError, n)
+		for i := range r.ElementErrors {
+			r.ElementErrors[i] = ElementError{Index: int(d.varint()), Error: d.string()}
+		}
+	}
 	if d.err != nil || d.i != len(d.b) {
 		return errBinaryResult
 	}

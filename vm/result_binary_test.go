@@ -20,6 +20,7 @@ func TestResultBinaryRoundTrip(t *testing.T) {
 		Error:     &vm.ErrorInfo{Message: "boom", Stack: "at x (f.js:1:2)"},
 		StartedAt: time.Unix(1700000000, 123456789), Duration: 1500 * time.Microsecond,
 		Runspace: 3, Attempts: 2, BatchSize: 7,
+		ElementErrors: []vm.ElementError{{Index: 0, Error: "first"}, {Index: 6, Error: ""}},
 	}
 	for _, r := range []vm.Result{full, {Status: vm.Success}, {Status: vm.MemoryLimit, Output: []json.RawMessage{json.RawMessage(`null`)}}} {
 		var got vm.Result
@@ -59,6 +60,7 @@ func TestResultBinaryMalformed(t *testing.T) {
 
 func FuzzResultBinary(f *testing.F) {
 	f.Add((&vm.Result{Status: vm.Success, Output: []json.RawMessage{json.RawMessage(`1`)}}).AppendBinary(nil))
+	f.Add((&vm.Result{Status: vm.Error, Errors: []string{"e"}, BatchSize: 3, ElementErrors: []vm.ElementError{{Index: 2, Error: "e"}}}).AppendBinary(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var r vm.Result
 		if r.UnmarshalBinary(data) != nil {

@@ -59,6 +59,9 @@ type Runspace struct {
 	watchGen  uint64 // under fireMu: bumped when a fired watch is removed
 	fired     atomic.Bool
 	cur       *Result // the item being run; streams append to it
+	// curLen is the length of the item being run when it is an array (a
+	// batch), for writeError's element index; -1 otherwise.
+	curLen int
 
 	nat      natives // bounded JSON.parse, JSON.stringify and friends; see natives.go
 	limits   limits  // per-item limits; see limits.go
@@ -460,6 +463,10 @@ func (r *Runspace) call(ctx context.Context, item any) error {
 	// The arguments go through a slice kept in the runspace: a fresh
 	// variadic slice per call would be an allocation per item. goja copies
 	// arguments onto its own stack.
+	r.curLen = -1
+	if o, ok := arg.(*goja.Object); ok && o.ClassName() == "Array" {
+		r.curLen = int(o.Get("length").ToInteger())
+	}
 	r.args[0], r.args[1] = arg, r.params
 	ret, err := r.fn(goja.Undefined(), r.args[:]...)
 	r.args[0] = nil
@@ -671,6 +678,25 @@ func (s *streamSink) Error(msg string) {
 		s.cur.Errors = append(s.cur.Errors, msg)
 	}
 }
+
+// ElementError is Error for the element at index of the item, an array
+// (a batch): the message goes to the error stream and, with its index, to
+// the result's ElementErrors.
+func (s *streamSink) ElementError(msg string, index int) error {
+	if s.cur == nil {
+		return nil
+	}
+	switch {
+	case s.curLen < 0:
+		return fmt.Errorf("index %d names an element of a batch, and the item is not an array", index)
+	case index >= s.curLen:
+		return fmt.Errorf("index %d names no element of the item, an array of %d", index, s.curLen)
+	}
+	s.Error(msg)
+	s.cur.ElementErrors = append(s.cur.ElementErrors, ElementError{Index: index, Error: msg})
+	return nil
+}
+
 func (s *streamSink) Warning(msg string) {
 	if s.cur != nil {
 		(*Runspace)(s).messageLimit(len(s.cur.Warnings), "warning")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +171,42 @@ func TestWriteErrorIsError(t *testing.T) {
 	}
 	if !rs.Usable() {
 		t.Error("a runspace is still usable after a non-terminating error")
+	}
+}
+
+// writeError(message, index) attributes the error to an element of a
+// batch: it is on the error stream and, with its index, in ElementErrors.
+func TestWriteErrorElement(t *testing.T) {
+	rs := runspace(t, `(xs) => { xs.forEach((x, i) => x % 3 ? emit(x) : writeError("bad " + x, i)); writeError("whole batch") }`, vm.InitialState{})
+	r := rs.Invoke(context.Background(), json.RawMessage(`[1,3,5,6]`))
+	if r.Status != vm.Error || strings.Join(r.Errors, "|") != "bad 3|bad 6|whole batch" || outputs(r) != "1 5" {
+		t.Fatalf("%s %q %s", r.Status, r.Errors, outputs(r))
+	}
+	if want := []vm.ElementError{{Index: 1, Error: "bad 3"}, {Index: 3, Error: "bad 6"}}; !reflect.DeepEqual(r.ElementErrors, want) {
+		t.Errorf("element errors %+v, want %+v", r.ElementErrors, want)
+	}
+	// The next item starts with none.
+	if r := rs.Invoke(context.Background(), json.RawMessage(`[1]`)); len(r.Errors) != 1 || r.ElementErrors != nil {
+		t.Errorf("next item: %s %+v", r.Status, r.ElementErrors)
+	}
+}
+
+// An index that names no element of the item throws, so that a wrong
+// attribution is not recorded.
+func TestWriteErrorBadIndex(t *testing.T) {
+	for _, tc := range []struct{ item, index, want string }{
+		{`[1,2]`, `2`, "RangeError: writeError: index 2 names no element of the item, an array of 2"},
+		{`"x"`, `0`, "RangeError: writeError: index 0 names an element of a batch, and the item is not an array"},
+		{`[1,2]`, `-1`, "TypeError: writeError: the index must be an element's position in the batch (0, 1, ...), not -1"},
+		{`[1,2]`, `0.5`, "not 0.5"},
+		{`[1,2]`, `"1"`, "not 1"},
+		{`[1,2]`, `NaN`, "not NaN"},
+	} {
+		rs := runspace(t, `(x) => writeError("e", `+tc.index+`)`, vm.InitialState{})
+		r := rs.Invoke(context.Background(), json.RawMessage(tc.item))
+		if r.Status != vm.Exception || !strings.Contains(r.Error.Message, tc.want) || r.ElementErrors != nil {
+			t.Errorf("writeError(e, %s) on %s: %s %+v %+v", tc.index, tc.item, r.Status, r.Error, r.ElementErrors)
+		}
 	}
 }
 
@@ -467,6 +504,7 @@ func TestRecordMatchesEncodingJSON(t *testing.T) {
 		Status: vm.Exception, Errors: []string{"e\n1"}, Warnings: []string{"w"}, Verbose: []string{"v"}, Information: []string{"i", "j"},
 		Progress: []vm.Progress{{Percent: 12.5, Status: "half\"way"}}, Error: &vm.ErrorInfo{Message: "Error: x", Stack: "at f (a.js:1:2)"},
 		StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), Duration: 12345 * time.Microsecond, Runspace: 3, Attempts: 2,
+		BatchSize: 4, ElementErrors: []vm.ElementError{{Index: 2, Error: "e\n1"}},
 	}
 	got, err := json.Marshal(r)
 	if err != nil {
@@ -476,6 +514,7 @@ func TestRecordMatchesEncodingJSON(t *testing.T) {
 		"seq": 7, "input": r.Input, "output": r.Output, "status": "Exception", "errors": r.Errors, "warnings": r.Warnings,
 		"verbose": r.Verbose, "information": r.Information, "progress": r.Progress, "error": r.Error,
 		"startedAt": r.StartedAt, "durationMs": 12.345, "runspace": 3, "attempts": 2,
+		"batchSize": 4, "elementErrors": []map[string]any{{"index": 2, "error": "e\n1"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -488,7 +527,7 @@ func TestRecordMatchesEncodingJSON(t *testing.T) {
 	if gs, ws := fmt.Sprint(g), fmt.Sprint(w); gs != ws {
 		t.Errorf("record\n%s\nwant the same fields as\n%s", got, want)
 	}
-	order := []string{`"seq"`, `"input"`, `"output"`, `"status"`, `"errors"`, `"warnings"`, `"verbose"`, `"information"`, `"progress"`, `"error"`, `"startedAt"`, `"durationMs"`, `"runspace"`, `"attempts"`}
+	order := []string{`"seq"`, `"input"`, `"output"`, `"status"`, `"errors"`, `"warnings"`, `"verbose"`, `"information"`, `"progress"`, `"error"`, `"startedAt"`, `"durationMs"`, `"runspace"`, `"attempts"`, `"batchSize"`, `"elementErrors"`}
 	last := -1
 	for _, k := range order {
 		i := strings.Index(string(got), k+":")
@@ -496,6 +535,61 @@ func TestRecordMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("%s out of order in %s", k, got)
 		}
 		last = i
+	}
+}
+
+// A record read back is the record written, element errors included.
+func TestRecordRoundTrip(t *testing.T) {
+	r := &vm.Result{
+		Seq: 11, Input: json.RawMessage(`[11,12,13]`), Output: []json.RawMessage{json.RawMessage(`121`)}, Status: vm.Error,
+		Errors: []string{"12 failed", "13 failed"}, StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC),
+		Duration: 2 * time.Millisecond, Runspace: 1, Attempts: 1, BatchSize: 3,
+		ElementErrors: []vm.ElementError{{Index: 1, Error: "12 failed"}, {Index: 2, Error: "13 failed"}},
+	}
+	var back vm.Result
+	if err := json.Unmarshal(r.AppendJSON(nil), &back); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := back.AppendJSON(nil), r.AppendJSON(nil); string(got) != string(want) {
+		t.Errorf("read back\n%s\nwant\n%s", got, want)
+	}
+	if !strings.Contains(string(r.AppendJSON(nil)), `"batchSize":3,"elementErrors":[{"index":1,"error":"12 failed"},{"index":2,"error":"13 failed"}]}`) {
+		t.Errorf("record %s", r.AppendJSON(nil))
+	}
+}
+
+// Elements counts a result's input records and the failed ones: an item
+// alone by its status; a batch that returned by the elements its errors
+// name; a batch that did not, all failed.
+func TestElements(t *testing.T) {
+	errs := func(idx ...int) []vm.ElementError {
+		var es []vm.ElementError
+		for _, i := range idx {
+			es = append(es, vm.ElementError{Index: i, Error: "x"})
+		}
+		return es
+	}
+	for _, tc := range []struct {
+		name          string
+		r             vm.Result
+		total, failed int
+	}{
+		{"item success", vm.Result{Status: vm.Success}, 1, 0},
+		{"item error", vm.Result{Status: vm.Error, Errors: []string{"x"}}, 1, 1},
+		{"item exception", vm.Result{Status: vm.Exception}, 1, 1},
+		{"batch success", vm.Result{Status: vm.Success, BatchSize: 100}, 100, 0},
+		{"batch with element errors", vm.Result{Status: vm.Error, BatchSize: 100, ElementErrors: errs(6, 13, 20)}, 100, 3},
+		{"an element written twice fails once", vm.Result{Status: vm.Error, BatchSize: 10, ElementErrors: errs(3, 3, 1)}, 10, 2},
+		{"indexes outside the batch are not counted", vm.Result{Status: vm.Error, BatchSize: 10, ElementErrors: errs(-1, 10, 9)}, 10, 1},
+		{"an error with no index fails no element", vm.Result{Status: vm.Error, BatchSize: 10, Errors: []string{"x"}}, 10, 0},
+		{"batch exception", vm.Result{Status: vm.Exception, BatchSize: 10, ElementErrors: errs(1)}, 10, 10},
+		{"batch timeout", vm.Result{Status: vm.Timeout, BatchSize: 10}, 10, 10},
+		{"batch stopped", vm.Result{Status: vm.Stopped, BatchSize: 10}, 10, 10},
+		{"batch memory limit", vm.Result{Status: vm.MemoryLimit, BatchSize: 10}, 10, 10},
+	} {
+		if total, failed := tc.r.Elements(); total != tc.total || failed != tc.failed {
+			t.Errorf("%s: %d of %d failed, want %d of %d", tc.name, failed, total, tc.failed, tc.total)
+		}
 	}
 }
 

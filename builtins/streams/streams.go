@@ -10,6 +10,8 @@ package streams
 
 import (
 	"errors"
+	"fmt"
+	"math"
 
 	"github.com/dop251/goja"
 	"github.com/dop251/goja_nodejs/console"
@@ -84,8 +86,24 @@ func functions(rt *goja.Runtime, env *builtins.Env) map[string]func(goja.Functio
 			return goja.Undefined()
 		},
 		"writeError": func(call goja.FunctionCall) goja.Value {
-			if env.Streams != nil {
+			if env.Streams == nil {
+				return goja.Undefined()
+			}
+			at := call.Argument(1)
+			if goja.IsUndefined(at) {
 				env.Streams.Error(text(call))
+				return goja.Undefined()
+			}
+			// writeError(message, index): the error of one element of a batch.
+			f := math.NaN()
+			if goja.IsNumber(at) {
+				f = at.ToFloat()
+			}
+			if f != math.Trunc(f) || f < 0 || f > math.MaxInt32 {
+				panic(rt.NewTypeError("writeError: the index must be an element's position in the batch (0, 1, ...), not %s", at.String()))
+			}
+			if err := env.Streams.ElementError(text(call), int(f)); err != nil {
+				builtins.Throw(rt, "RangeError", fmt.Errorf("writeError: %w", err))
 			}
 			return goja.Undefined()
 		},
