@@ -9,7 +9,6 @@ import (
 	"io"
 	"iter"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -53,56 +52,7 @@ type Env struct {
 // Main runs rsh with args (without the program name) and returns the exit
 // code. Cancelling ctx (on a signal) stops the run: exit code 130.
 func Main(ctx context.Context, args []string, env Env) int {
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, mainUsage)
-		return ExitUsage
-	}
-	switch args[0] {
-	case "run":
-		return runCommand(ctx, args[1:], env)
-	case "serve":
-		return serveCommand(ctx, args[1:], env)
-	case "job":
-		return jobCommand(ctx, args[1:], env)
-	case "queue":
-		return queueCommand(ctx, args[1:], env)
-	case "version", "--version":
-		fmt.Fprintf(env.Stdout, "rsh %s\n", version())
-		return ExitOK
-	case "help", "-h", "--help":
-		if len(args) > 1 {
-			switch args[1] {
-			case "run":
-				fmt.Fprint(env.Stdout, runUsage)
-				return ExitOK
-			case "serve":
-				fmt.Fprint(env.Stdout, serveUsage)
-				return ExitOK
-			case "job":
-				fmt.Fprint(env.Stdout, jobUsage)
-				return ExitOK
-			case "queue":
-				fmt.Fprint(env.Stdout, queueUsage)
-				return ExitOK
-			case "version", "help":
-				fmt.Fprint(env.Stdout, mainUsage)
-				return ExitOK
-			}
-			fmt.Fprintf(env.Stderr, "rsh help %s: unknown command\n", args[1])
-			return ExitUsage
-		}
-		fmt.Fprint(env.Stdout, mainUsage)
-		return ExitOK
-	}
-	fmt.Fprintf(env.Stderr, "rsh %s: unknown command\nRun 'rsh help' for usage.\n", args[0])
-	return ExitUsage
-}
-
-func version() string {
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-		return info.Main.Version
-	}
-	return "(devel)"
+	return dispatch(ctx, args, env)
 }
 
 func runCommand(ctx context.Context, args []string, env Env) int {
@@ -112,7 +62,7 @@ func runCommand(ctx context.Context, args []string, env Env) int {
 		return ExitUsage
 	}
 	if o.help {
-		fmt.Fprint(env.Stdout, runUsage)
+		fmt.Fprint(env.Stdout, runHelp())
 		return ExitOK
 	}
 	o.warn(env.Stderr)
@@ -365,16 +315,9 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 
 	// --halt is judged as each item ends, in the goroutine that ran it, so
 	// that nothing else starts once the threshold is met.
-	var finished, failed atomic.Int64
-	var halted atomic.Bool
+	hl := &halter{policy: o.halt}
 	observe := func(res *vm.Result) {
-		f := failed.Load()
-		if res.Status != vm.Success {
-			f = failed.Add(1)
-		}
-		n := finished.Add(1)
-		if o.halt.triggered(int(f), int(n)) && !halted.Swap(true) {
-			fmt.Fprintf(env.Stderr, "rsh: halting after %d failed items (--halt %s)\n", f, o.halt)
+		if hl.observe(res) {
 			startDrain()
 			if o.halt.when == "now" {
 				cancel()
@@ -402,6 +345,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		} else {
 			out.result(res)
 		}
+		hl.announce(env.Stderr, res) // after the line of the item that met --halt
 		if bar != nil {
 			status := ""
 			if n := len(res.Progress); n > 0 {
@@ -410,6 +354,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 			bar.record(max(res.BatchSize, 1), res.Status != vm.Success, status)
 		}
 	}
+	hl.announce(env.Stderr, nil)
 	counts.wall = time.Since(start)
 	counts.skipped = int(skipped.Load())
 	if bar != nil {
@@ -446,10 +391,10 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		return ExitBrokenPipe
 	case outErr != nil:
 		return ExitItemsFailed
-	case ctx.Err() != nil && !halted.Load():
+	case ctx.Err() != nil && !hl.halted():
 		fmt.Fprintln(env.Stderr, "rsh: interrupted")
 		return ExitInterrupted
-	case readErr != nil || halted.Load() || counts.failed() > 0 || summaryErr != nil:
+	case readErr != nil || hl.failure(counts.failed() > 0) || summaryErr != nil:
 		return ExitItemsFailed
 	}
 	return ExitOK

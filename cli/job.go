@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,62 +24,100 @@ import (
 
 const jobUsageLine = `usage: rsh job start|ls|get|wait|receive|log|stop|rm [flags] [args]`
 
-const jobUsage = jobUsageLine + `
-
-Talk to the job daemon ('rsh serve'): run scripts in the background, each
-job in a process of its own, and come back to them.
-
-  rsh job start [--name N] [-n] [run flags] SCRIPT [FILE...]
-                      submit a job and print its name. Items are read here,
-                      from the FILEs or piped stdin, and streamed to the
-                      daemon as they are read; the job starts at once and
-                      runs them as they arrive. With none (or -n/--no-input)
-                      the script runs once. The job runs in this directory:
-                      relative paths resolve here.
-  rsh job ls [--state S] [--json]
-                      list jobs: state, done/total, items running now,
-                      failures, rate, ETA, duration; --state Running (or NotStarted, Completed,
-                      CompletedWithErrors, Failed, Stopped) keeps those
-  rsh job get NAME [--json]
-                      one job in detail
-  rsh job wait NAME... | --all [--timeout D] [--json]
-                      wait for jobs to finish; the exit status says how:
-                      0 Completed, 1 CompletedWithErrors, 3 Failed,
-                      4 Stopped, 124 still running when --timeout ran out
-                      (with several jobs, the worst of them)
-  rsh job receive NAME [-f] [--keep] [--out values|json|records]
-                      print the results not received before; they count as
-                      received once written here (--keep: not at all).
-                      -f/--follow goes on as results arrive until the job
-                      ends, like tail -f. Exit status 3 (and why, on stderr)
-                      if the job Failed, 1 if any item failed
-  rsh job log NAME [-f]
-                      the job's messages: what its script wrote while it
-                      loaded, warnings, errors, and the daemon's notes;
-                      -f/--follow until the job ends
-  rsh job stop NAME... | --all
-                      interrupt running jobs (waiting ones never start)
-  rsh job rm NAME... | --all
-                      stop jobs if they run, then delete them and their files
-
-run flags for start: -e, --var, --vars, -p/--param, --params, -m/--import,
---module-path, -t/--throttle, --timeout, --in, --max-line, --retries,
---retry-delay, --batch-size, --fresh, --halt, --isolate, --max-memory,
---workers, --max-output, --max-output-values, --max-messages,
---max-timers, and the --allow-* flags: the daemon grants no more than it was
-started with, decided once when the job starts. --vars, --params, the
-script and the input are read here, by this command.
-
-Where the daemon is:
-      --socket PATH       its Unix socket (default: $RSH_SOCKET, else as for
-                          'rsh serve')
-      --url URL           its TCP address, e.g. http://127.0.0.1:7070
-      --token-file FILE   the token for --url (default: STATE/token, where
-                          STATE is $RSH_STATE or as for 'rsh serve')
-
-Ctrl-C (or SIGTERM) ends any of these at once, with exit status 130;
-the job itself goes on.
+const jobIntro = `Talk to the job daemon ('rsh serve'): run scripts in the background, each
+job in a process of its own, and come back to them. 'rsh job VERB -h' shows
+a verb's flags.
 `
+
+// jobVerb is a verb of `rsh job`: how it is called and what it does.
+type jobVerb struct {
+	name, args, summary string
+}
+
+// jobVerbs are the verbs of `rsh job`, in the order help lists them.
+var jobVerbs = []jobVerb{
+	{"start", "[--name N] [-n] [run flags] SCRIPT [FILE...]", "submit a job and print its name. Items are read here, from the FILEs or piped stdin, and streamed to the daemon as they are read; the job starts at once and runs them as they arrive. With none (or -n/--no-input) the script runs once. The job runs in this directory: relative paths resolve here."},
+	{"ls", "[--state S] [--json]", "list jobs: state, done/total, items running now, failures, rate, ETA, duration"},
+	{"get", "NAME [--json]", "one job in detail"},
+	{"wait", "NAME... | --all [--timeout D] [--json]", "wait for jobs to finish; the exit status says how: 0 Completed, 1 CompletedWithErrors, 3 Failed, 4 Stopped, 124 still running when --timeout ran out (with several jobs, the worst of them)"},
+	{"receive", "NAME [-f] [--keep] [--out values|json|records]", "print the results not received before; they count as received once written here (--keep: not at all). Exit status 3 (and why, on stderr) if the job Failed, 1 if any item failed"},
+	{"log", "NAME [-f]", "the job's messages: what its script wrote while it loaded, warnings, errors, and the daemon's notes"},
+	{"stop", "NAME... | --all", "interrupt running jobs (waiting ones never start)"},
+	{"rm", "NAME... | --all", "stop jobs if they run, then delete them and their files"},
+}
+
+// lookupJobVerb returns the verb called name.
+func lookupJobVerb(name string) (jobVerb, bool) {
+	for _, v := range jobVerbs {
+		if v.name == name {
+			return v, true
+		}
+	}
+	return jobVerb{}, false
+}
+
+// jobConnSection is the heading of the flags that say where the daemon is.
+var jobConnSection = flagSection{title: "Where the daemon is", flags: []string{"socket", "url", "token-file"}}
+
+const jobTrailer = `Ctrl-C (or SIGTERM) ends any of these at once, with exit status 130;
+the job itself goes on.
+
+Environment:
+  RSH_SOCKET  the daemon's socket when neither --socket nor --url is given
+  RSH_STATE   the daemon's state directory, where STATE/token is
+`
+
+// jobHelp is `rsh job --help`: every verb, and where the daemon is.
+func jobHelp() string {
+	var b strings.Builder
+	b.WriteString(jobUsageLine + "\n\n" + jobIntro + "\n")
+	for _, v := range jobVerbs {
+		fmt.Fprintf(&b, "  rsh job %s %s\n", v.name, v.args)
+		for _, l := range wrap(v.summary, helpWidth-helpColumn-1) {
+			fmt.Fprintf(&b, "%s%s\n", strings.Repeat(" ", helpColumn), l)
+		}
+	}
+	var conn jobConn
+	fs := pflag.NewFlagSet("job", pflag.ContinueOnError)
+	conn.add(fs)
+	b.WriteString("\n" + formatFlags(fs, []flagSection{jobConnSection}) + "\n" + jobTrailer)
+	return b.String()
+}
+
+// jobVerbHelp is `rsh job VERB --help`.
+func jobVerbHelp(v jobVerb) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: rsh job %s %s\n\n", v.name, v.args)
+	for _, l := range wrap(v.summary, helpWidth-1) {
+		b.WriteString(l + "\n")
+	}
+	b.WriteString("\n")
+	var sections []flagSection
+	var fs *pflag.FlagSet
+	if v.name == "start" {
+		var name string
+		var noInput bool
+		var conn jobConn
+		fs = newJobStartFlags(&runOptions{}, &name, &noInput, &conn)
+		sections = append([]flagSection{{title: "Job", flags: []string{"name", "no-input"}}}, withoutFlags(runSections, jobRunOnly)...)
+	} else {
+		var a jobArgs
+		fs = newJobFlags(v.name, &a)
+		own := flagSection{title: "Flags"}
+		fs.VisitAll(func(f *pflag.Flag) {
+			if f.Name != "help" && !slices.Contains(jobConnSection.flags, f.Name) {
+				own.flags = append(own.flags, f.Name)
+			}
+		})
+		sections = []flagSection{own}
+	}
+	b.WriteString(formatFlags(fs, append(sections, jobConnSection)))
+	if v.name == "start" {
+		b.WriteString("\nThe daemon grants no more than it was started with, decided once when the\njob starts. --vars, --params, the script and the input are read here, by\nthis command.\n")
+	}
+	b.WriteString("\n" + jobTrailer)
+	return b.String()
+}
 
 // Exit codes of `rsh job wait` and `receive`.
 const (
@@ -96,9 +135,71 @@ var jobRunOnly = []string{"from", "to", "consumer", "pull", "max-deliver", "ack-
 type jobConn struct{ socket, url, tokenFile string }
 
 func (c *jobConn) add(fs *pflag.FlagSet) {
-	fs.StringVar(&c.socket, "socket", "", "")
-	fs.StringVar(&c.url, "url", "", "")
-	fs.StringVar(&c.tokenFile, "token-file", "", "")
+	fs.StringVar(&c.socket, "socket", "", "the daemon's Unix socket, `PATH` (default: $RSH_SOCKET, else as for 'rsh serve')")
+	fs.StringVar(&c.url, "url", "", "the daemon's TCP address, `URL`, e.g. http://127.0.0.1:7070")
+	fs.StringVar(&c.tokenFile, "token-file", "", "the token for --url, kept in `FILE` (default: STATE/token, where STATE is $RSH_STATE or as for 'rsh serve')")
+}
+
+// jobArgs are the flags of the verbs of `rsh job` but start.
+type jobArgs struct {
+	conn                                            jobConn
+	help, asJSON, all, keep, follow, verbose, quiet bool
+	timeout                                         time.Duration
+	outMode, stateFilter                            string
+}
+
+// newJobFlags defines the flags of `rsh job VERB` (not start) on a; nil
+// for a verb there is not.
+func newJobFlags(verb string, a *jobArgs) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("job "+verb, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.BoolVarP(&a.help, "help", "h", false, "show this help")
+	json := func() { fs.BoolVar(&a.asJSON, "json", false, "print JSON, for scripts") }
+	follow := func(what string) {
+		fs.BoolVarP(&a.follow, "follow", "f", false, "go on as "+what+" arrive until the job ends, like tail -f")
+	}
+	all := func() { fs.BoolVar(&a.all, "all", false, "every job") }
+	switch verb {
+	case "ls":
+		fs.StringVar(&a.stateFilter, "state", "", "list only the jobs in state `S`: NotStarted, Running, Completed, CompletedWithErrors, Failed or Stopped")
+		json()
+	case "get":
+		json()
+	case "wait":
+		all()
+		fs.DurationVar(&a.timeout, "timeout", 0, "give up after `D` (exit status 124) (default: wait for ever)")
+		json()
+	case "receive":
+		follow("results")
+		fs.BoolVar(&a.keep, "keep", false, "leave the results to receive again")
+		fs.StringVar(&a.outMode, "out", "values", "write each item's output as `FORMAT`, as for 'rsh run': values, json or records")
+		fs.BoolVarP(&a.verbose, "verbose", "v", false, "also show verbose messages and exception stacks")
+		fs.BoolVarP(&a.quiet, "quiet", "q", false, "hide information and warning messages")
+	case "log":
+		follow("messages")
+	case "stop", "rm":
+		all()
+	default:
+		return nil
+	}
+	a.conn.add(fs)
+	return fs
+}
+
+// newJobStartFlags defines the flags of `rsh job start`: the run flags
+// (those a job does not take are refused by name after parsing), and the
+// job's own.
+func newJobStartFlags(o *runOptions, name *string, noInput *bool, conn *jobConn) *pflag.FlagSet {
+	fs := newRunFlags(o)
+	addJobStartFlags(fs, name, noInput, conn)
+	return fs
+}
+
+func addJobStartFlags(fs *pflag.FlagSet, name *string, noInput *bool, conn *jobConn) {
+	fs.StringVar(name, "name", "", "the job's `NAME` (default: made up, unique)")
+	fs.BoolVarP(noInput, "no-input", "n", false, "run the script once, with no items, even if stdin is a pipe")
+	conn.add(fs)
 }
 
 func (c *jobConn) client() (*jobs.Client, error) {
@@ -141,16 +242,23 @@ func interruptible(ctx context.Context, env Env) (context.Context, context.Cance
 }
 
 func jobCommand(ctx context.Context, args []string, env Env) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(env.Stdout, jobUsage)
-		if len(args) == 0 {
-			return ExitUsage
+	if len(args) == 0 {
+		fmt.Fprintf(env.Stderr, "rsh job: give a verb: start, ls, get, wait, receive, log, stop or rm\n%s\nRun 'rsh help job' for details.\n", jobUsageLine)
+		return ExitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 && args[0] == "help" {
+			if v, ok := lookupJobVerb(args[1]); ok {
+				fmt.Fprint(env.Stdout, jobVerbHelp(v))
+				return ExitOK
+			}
 		}
+		fmt.Fprint(env.Stdout, jobHelp())
 		return ExitOK
 	}
 	verb, args := args[0], args[1:]
 	usage := func(err error) int {
-		fmt.Fprintf(env.Stderr, "rsh job %s: %v\n%s\nRun 'rsh help job' for details.\n", verb, err, jobUsageLine)
+		fmt.Fprintf(env.Stderr, "rsh job %s: %v\n%s\nRun 'rsh job %s -h' for details.\n", verb, err, jobUsageLine, verb)
 		return ExitUsage
 	}
 
@@ -181,47 +289,22 @@ func jobCommand(ctx context.Context, args []string, env Env) int {
 		return jobStart(ctx, args, env, usage, failed)
 	}
 
-	fs := pflag.NewFlagSet("job "+verb, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var conn jobConn
-	conn.add(fs)
-	var (
-		help, asJSON, all, keep, follow, verbose, quiet bool
-		timeout                                         time.Duration
-		outMode, stateFilter                            string
-	)
-	fs.BoolVarP(&help, "help", "h", false, "")
-	switch verb {
-	case "ls":
-		fs.BoolVar(&asJSON, "json", false, "")
-		fs.StringVar(&stateFilter, "state", "", "")
-	case "get":
-		fs.BoolVar(&asJSON, "json", false, "")
-	case "wait":
-		fs.DurationVar(&timeout, "timeout", 0, "")
-		fs.BoolVar(&all, "all", false, "")
-		fs.BoolVar(&asJSON, "json", false, "")
-	case "receive":
-		fs.BoolVar(&keep, "keep", false, "")
-		fs.BoolVarP(&follow, "follow", "f", false, "")
-		fs.StringVar(&outMode, "out", "values", "")
-		fs.BoolVarP(&verbose, "verbose", "v", false, "")
-		fs.BoolVarP(&quiet, "quiet", "q", false, "")
-	case "log":
-		fs.BoolVarP(&follow, "follow", "f", false, "")
-	case "stop", "rm":
-		fs.BoolVar(&all, "all", false, "")
-	default:
+	var a jobArgs
+	fs := newJobFlags(verb, &a)
+	if fs == nil {
 		fmt.Fprintf(env.Stderr, "rsh job %s: unknown command\n%s\n", verb, jobUsageLine)
 		return ExitUsage
 	}
 	if err := fs.Parse(args); err != nil {
 		return usage(err)
 	}
-	if help {
-		fmt.Fprint(env.Stdout, jobUsage)
+	if a.help {
+		v, _ := lookupJobVerb(verb)
+		fmt.Fprint(env.Stdout, jobVerbHelp(v))
 		return ExitOK
 	}
+	conn, asJSON, all, keep, follow, verbose, quiet := a.conn, a.asJSON, a.all, a.keep, a.follow, a.verbose, a.quiet
+	timeout, outMode, stateFilter := a.timeout, a.outMode, a.stateFilter
 	names := fs.Args()
 	switch verb {
 	case "ls":
@@ -591,15 +674,14 @@ func jobStart(ctx context.Context, args []string, env Env, usage func(error) int
 	var noInput bool
 	var conn jobConn
 	o, fs, err := parseRunWith(args, func(fs *pflag.FlagSet) {
-		fs.StringVar(&name, "name", "", "")
-		fs.BoolVarP(&noInput, "no-input", "n", false, "")
-		conn.add(fs)
+		addJobStartFlags(fs, &name, &noInput, &conn)
 	})
 	if err != nil {
 		return usage(err)
 	}
 	if o.help {
-		fmt.Fprint(env.Stdout, jobUsage)
+		v, _ := lookupJobVerb("start")
+		fmt.Fprint(env.Stdout, jobVerbHelp(v))
 		return ExitOK
 	}
 	o.warn(env.Stderr)
@@ -607,6 +689,9 @@ func jobStart(ctx context.Context, args []string, env Env, usage func(error) int
 		if fs.Changed(f) {
 			return usage(fmt.Errorf("--%s is for 'rsh run', not for jobs", f))
 		}
+	}
+	if o.halt.cond == "done" && o.halt.percent > 0 {
+		return usage(errors.New("--halt done=P% is for 'rsh run': a job's items are streamed, their number unknown; use done=N"))
 	}
 	if noInput && len(o.files) > 0 {
 		return usage(errors.New("--no-input and input FILEs: choose one"))

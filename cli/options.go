@@ -131,60 +131,100 @@ type runOptions struct {
 	echoStreams bool
 }
 
+// newRunFlags defines the flags of `rsh run` on o. Their usage strings are
+// the help and the README's table (help.go): the value's name in
+// backquotes, the default added from the definition.
 func newRunFlags(o *runOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SetInterspersed(true)
-	fs.BoolVarP(&o.help, "help", "h", false, "")
-	fs.StringVarP(&o.eval, "eval", "e", "", "")
-	fs.IntVarP(&o.throttle, "throttle", "t", runtime.NumCPU(), "")
-	fs.IntVar(&o.min, "min", 0, "")
-	fs.StringArrayVar(&o.vars, "var", nil, "")
-	fs.StringVar(&o.varsFile, "vars", "", "")
-	fs.StringVar(&o.paramsFile, "params", "", "")
-	fs.StringArrayVarP(&o.params, "param", "p", nil, "")
-	fs.StringArrayVarP(&o.imports, "import", "m", nil, "")
-	fs.StringArrayVar(&o.modPaths, "module-path", nil, "")
-	fs.StringVar(&o.in, "in", "auto", "")
-	fs.StringVar(&o.out, "out", "values", "")
-	fs.BoolVarP(&o.keepOrder, "keep-order", "k", false, "")
-	fs.DurationVar(&o.timeout, "timeout", 0, "")
-	fs.BoolVar(&o.fresh, "fresh", false, "")
-	fs.BoolVarP(&o.verbose, "verbose", "v", false, "")
-	fs.BoolVarP(&o.quiet, "quiet", "q", false, "")
-	fs.BoolVar(&o.summary, "summary", false, "")
-	fs.IntVar(&o.batchSize, "batch-size", 0, "")
-	fs.BoolVar(&o.progress, "progress", false, "")
-	fs.Int64Var(&o.total, "total", 0, "")
-	fs.StringVar(&o.summaryJSON, "summary-json", "", "")
-	fs.StringVar(&o.joblog, "joblog", "", "")
-	fs.BoolVar(&o.resume, "resume", false, "")
-	fs.BoolVar(&o.resumeFailed, "resume-failed", false, "")
-	fs.IntVar(&o.retries, "retries", 0, "")
-	fs.DurationVar(&o.retryDelay, "retry-delay", defaultRetryDelay, "")
-	fs.StringVar(&o.haltSpec, "halt", "never", "")
-	fs.DurationVar(&o.grace, "grace", defaultGrace, "")
-	fs.StringVar(&o.shardSpec, "shard", "", "")
-	addAllowFlags(fs, &o.allowNet, &o.allowRead, &o.allowWrit, &o.allowAll)
-	fs.StringVar(&o.isolate, "isolate", "none", "")
-	fs.StringVar(&o.maxMemStr, "max-memory", "", "")
-	fs.IntVar(&o.workers, "workers", 0, "")
-	fs.StringVar(&o.maxLineSpec, "max-line", formatSize(defaultMaxLine), "")
+	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+
+	// Script.
+	fs.StringVarP(&o.eval, "eval", "e", "", "run `CODE` instead of a SCRIPT file")
+	fs.StringArrayVar(&o.vars, "var", nil, "set the global variable `NAME=VALUE` in every runspace; VALUE is JSON if it parses as JSON, else a string (repeatable)")
+	fs.StringVar(&o.varsFile, "vars", "", "set globals from `FILE.json`, a JSON object of NAME: VALUE")
+	fs.StringArrayVarP(&o.params, "param", "p", nil, "add `NAME=VALUE` to the params object passed to the function, VALUE JSON or a string as for --var (repeatable)")
+	fs.StringVar(&o.paramsFile, "params", "", "params from `FILE.json`, a JSON object of NAME: VALUE (for values too big for a command line); --param wins")
+	fs.StringArrayVarP(&o.imports, "import", "m", nil, "bind `NAME`, a builtin module (fs, tcp, sleep) or a JS file, as a global; NAME=SPEC picks the global's name")
+	fs.StringArrayVar(&o.modPaths, "module-path", nil, "let require() load JS files from `DIR` too (by default only from the script's own directory tree)")
+
+	// Pool.
+	fs.IntVarP(&o.throttle, "throttle", "t", runtime.NumCPU(), "run at most `N` items at once (-j N and --jobs N say the same, as in GNU parallel and make)")
+	showDefault(fs, "throttle", "one per CPU")
+	fs.VarP(aliasValue{fs, "throttle"}, "jobs", "j", "")
+	_ = fs.SetAnnotation("jobs", annAliasOf, []string{"throttle"})
+	_ = fs.MarkHidden("jobs")
+	fs.IntVar(&o.min, "min", 0, "create `N` runspaces before any input")
+	fs.BoolVar(&o.fresh, "fresh", false, "a new runspace per item: nothing survives between items (slower); by default runspaces are reused")
+	fs.DurationVar(&o.timeout, "timeout", 0, "stop an item that runs longer than `DURATION` (e.g. 500ms, 5s); an item stuck in native code still gets its Timeout result 1s later, and its runtime is abandoned")
+	fs.BoolVarP(&o.keepOrder, "keep-order", "k", false, "output in input order (bounded reorder window)")
+
+	// Input and output.
+	fs.StringVar(&o.in, "in", "auto", "read each line as `FORMAT`:\nauto: a JSON line is parsed, any other line is a string, empty lines are skipped\ntext: every line is a string\njson: every line must be JSON (else InvalidInput)\ncsv: the header row names the fields of objects (names must differ)\nA line that is not UTF-8 is InvalidInput, never changed.")
+	fs.StringVar(&o.maxLineSpec, "max-line", formatSize(defaultMaxLine), "the longest input line, a `SIZE` such as 1MiB or 64KiB; a longer one is InvalidInput, skipped without being held in memory")
+	fs.StringVar(&o.out, "out", "values", "write each item's output as `FORMAT`:\nvalues: one output value per line, strings as they are, other values as JSON\njson: every output value as JSON\nrecords: one JSON record per item with its input, output, status, streams and timing")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "also show verbose messages and exception stacks")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "hide information and warning messages")
+	fs.IntVar(&o.batchSize, "batch-size", 0, "pass the function arrays of up to `N` consecutive items (one call per batch); records carry the batch's first seq and batchSize")
+
+	// Long runs.
+	fs.BoolVar(&o.progress, "progress", false, "a progress bar on stderr: done/total, rate, ETA, items running, failures, the last writeProgress status (default: on when stderr is a terminal; --progress=false)")
+	fs.Int64Var(&o.total, "total", 0, "the number of items, `N`, for the bar, when it cannot be counted up front (stdin)")
+	fs.BoolVar(&o.summary, "summary", false, "print counts, success rate, rate and item durations (p50/p95/max) to stderr")
+	fs.StringVar(&o.summaryJSON, "summary-json", "", "write the same summary as JSON to `FILE`")
+	fs.StringVar(&o.joblog, "joblog", "", "append one JSON line per finished item to `FILE`: seq, input hash, status, attempts, duration, start; written only after the item's output (resuming into the same >> file first removes output a killed run wrote but never logged)")
+	fs.BoolVar(&o.resume, "resume", false, "with --joblog: skip items that already succeeded in the log (a success counts for the item at its seq if the input there is the same, else for the next occurrence of its input; an input that appears k times runs until it has k successes); run the rest under their seqs")
+	fs.BoolVar(&o.resumeFailed, "resume-failed", false, "with --joblog: run only the items that are in the log without having succeeded")
+	fs.IntVar(&o.retries, "retries", 0, "run an item that threw or timed out again, up to `N` more times")
+	fs.DurationVar(&o.retryDelay, "retry-delay", defaultRetryDelay, "with --retries: wait `D` before the first retry, doubling after each")
+	fs.StringVar(&o.haltSpec, "halt", "never", "stop the run early as `WHEN[,COND=N|P%]` says, like GNU parallel's --halt: soon starts no new items, now also interrupts running ones; COND is fail (the default, with N=1), success or done: stop once N items failed, succeeded or finished, or P% of them: for fail and success, P% of the items finished (after at least 3); for done, of all the items (--total, or counted in the input FILEs)")
+	fs.DurationVar(&o.grace, "grace", defaultGrace, "after the first Ctrl-C, how long (`D`) running items may take to finish before they are stopped; a second Ctrl-C stops them at once")
+
+	// Several machines.
+	fs.StringVar(&o.shardSpec, "shard", "", "run only the items whose input hash falls in shard `I/N`, I of N (0 to N-1): N runs over the same input run every item once between them, in any input order; items keep their seqs in the whole input, so --joblog and --resume work per shard; --batch-size batches the shard's own items.\n--shard auto[/N] takes I (and N) from the environment: RSH_SHARD (I or I/N); JOB_COMPLETION_INDEX (a Kubernetes Indexed Job: give /N); SLURM_ARRAY_TASK_ID with _MIN, _MAX, _STEP and _COUNT (a Slurm array MIN-MAX[:STEP]: I and N); PARALLEL_SEQ (GNU parallel, from 1: give /N); all that are set must agree")
+
+	// Containment.
+	fs.StringVar(&o.isolate, "isolate", "none", "`MODE` says where runspaces live:\nnone: goroutines of this process (fastest)\nprocess: worker processes (rsh re-executed) that are killed and replaced when an item exhausts memory, crashes or is stuck, without losing any other item")
+	fs.StringVar(&o.maxMemStr, "max-memory", "", "bound each worker process to `SIZE` (e.g. 512MiB, 2GiB; implies --isolate process); an item that passes it, again when run alone, ends as MemoryLimit")
+	fs.IntVar(&o.workers, "workers", 0, "with --isolate process: `N` worker processes (default: min(throttle, CPUs)); the throttle's runspaces are spread over them")
+
+	// Limits per item.
 	o.maxOutput = vm.DefaultMaxOutputBytes
-	fs.Var(&o.maxOutput, "max-output", "")
-	fs.IntVar(&o.maxOutputValues, "max-output-values", vm.DefaultMaxOutputValues, "")
-	fs.IntVar(&o.maxMessages, "max-messages", vm.DefaultMaxMessages, "")
-	fs.IntVar(&o.maxTimers, "max-timers", vm.DefaultMaxTimers, "")
-	fs.StringVar(&o.from, "from", "", "")
-	fs.StringVar(&o.to, "to", "", "")
+	fs.Var(&o.maxOutput, "max-output", "the most `SIZE` of an item's output values in all, as JSON (like 512KiB, 1GiB)")
+	fs.IntVar(&o.maxOutputValues, "max-output-values", vm.DefaultMaxOutputValues, "most output values (emit and return) of an item: `N`")
+	fs.IntVar(&o.maxMessages, "max-messages", vm.DefaultMaxMessages, "most messages (`N`) an item writes to each stream: errors, warnings, verbose, console, progress")
+	fs.IntVar(&o.maxTimers, "max-timers", vm.DefaultMaxTimers, "most timers (`N`) an item has pending at once")
+
+	// A shared queue.
+	fs.StringVar(&o.from, "from", "", "take items from the queue at `URL` (nats://HOST:PORT/NAME), shared with any number of other workers, instead of FILEs or stdin")
+	fs.StringVar(&o.to, "to", "", "with --from: store each result at `URL` (nats://HOST:PORT/NAME); an item is acknowledged only once its result is stored, and a result is stored once however often its item is delivered")
+	fs.IntVar(&o.pull, "pull", 0, "with --from: items fetched per request, `N` (default: the throttle); a worker holds what it runs plus up to two pulls. For items far faster than a round trip to the server, --pull 300 runs ~15x faster")
+	fs.StringVar(&o.consumer, "consumer", "rsh", "with --from: the queue's consumer the workers share, `NAME`")
+	fs.IntVar(&o.maxDeliver, "max-deliver", defaultMaxDeliver, "with --from: deliveries (`N`) before an item that kills its workers is set aside with status Abandoned")
+	fs.DurationVar(&o.ackWait, "ack-wait", defaultAckWait, "with --from: how long (`D`) the queue waits on a silent worker before it hands its items to another")
+	fs.DurationVar(&o.idleExit, "idle-exit", 0, "with --from: end (exit 0) once no item has come for `D`: the queue ran dry (default: wait for items for ever)")
 	o.nats.add(fs)
-	fs.StringVar(&o.consumer, "consumer", "rsh", "")
-	fs.IntVar(&o.pull, "pull", 0, "")
-	fs.IntVar(&o.maxDeliver, "max-deliver", defaultMaxDeliver, "")
-	fs.DurationVar(&o.ackWait, "ack-wait", defaultAckWait, "")
-	fs.DurationVar(&o.idleExit, "idle-exit", 0, "")
+
+	// Permissions.
+	addAllowFlags(fs, &o.allowNet, &o.allowRead, &o.allowWrit, &o.allowAll)
 	return fs
 }
+
+// aliasValue is a flag that sets another flag of its set: -j and --jobs
+// set --throttle, so that Changed("throttle") sees them too.
+type aliasValue struct {
+	fs   *pflag.FlagSet
+	name string
+}
+
+func (a aliasValue) Set(s string) error { return a.fs.Set(a.name, s) }
+func (a aliasValue) String() string     { return "" }
+func (a aliasValue) Type() string       { return a.fs.Lookup(a.name).Value.Type() }
+
+// queueWorkerFlags are the flags that only a worker of a shared queue
+// (--from) uses.
+var queueWorkerFlags = []string{"pull", "consumer", "max-deliver", "ack-wait", "idle-exit", "nats-creds", "nats-nkey", "nats-token-file", "nats-ca", "nats-cert", "nats-key"}
 
 // defaultMaxDeliver is how often a shared queue hands out an item before
 // it gives up on it (Abandoned): a worker's death costs an item one
@@ -214,7 +254,10 @@ func parseRunWith(args []string, extra func(*pflag.FlagSet)) (*runOptions, *pfla
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, usagef("%v", err)
 	}
-	o.warnings = bareAllowWarnings(fs, args)
+	var err error
+	if o.warnings, err = bareAllowWarnings(fs, args); err != nil && !o.help {
+		return nil, fs, err
+	}
 	return o, fs, o.finish(fs)
 }
 
@@ -225,6 +268,17 @@ func (o *runOptions) finish(fs *pflag.FlagSet) error {
 	}
 	o.evalSet = fs.Changed("eval")
 	o.progressSet = fs.Changed("progress")
+	// A flag that would do nothing here is a mistake, said as one.
+	if o.from == "" {
+		for _, f := range queueWorkerFlags {
+			if fs.Changed(f) {
+				return usagef("--%s is for workers of a queue: give --from and --to", f)
+			}
+		}
+	}
+	if fs.Changed("retry-delay") && o.retries == 0 {
+		return usagef("--retry-delay is the wait before a retry: give --retries N too")
+	}
 	rest := fs.Args()
 	if o.evalSet {
 		o.files = rest
@@ -302,6 +356,18 @@ func (o *runOptions) validate() error {
 	halt, err := parseHalt(o.haltSpec)
 	if err != nil {
 		return usagef("--halt %q: %v", o.haltSpec, err)
+	}
+	if halt.cond == "done" && halt.percent > 0 {
+		// done=P% is a share of all the items: they must be known.
+		switch {
+		case o.total > 0:
+			halt.total = o.total
+		case len(o.files) > 0 && o.shardSpec == "" && o.from == "":
+			halt.total = newInput(nil, o.files, o.in).count()
+		}
+		if halt.total <= 0 {
+			return usagef("--halt %s: done=P%% is a share of all the items; give their number with --total N (or input FILEs to count)", o.haltSpec)
+		}
 	}
 	o.halt = halt
 
@@ -472,10 +538,12 @@ func (o *runOptions) perProcess() int {
 // --allow-write written without "=" and followed by a word that names an
 // existing file: the flag took no value (it allows everything of its
 // kind), and the word became the script or an input file, which is rarely
-// what was meant. pflag does not say where it found a flag, so args are
-// walked here the way it walks them: a flag's value is skipped, and "--"
-// ends the flags.
-func bareAllowWarnings(fs *pflag.FlagSet, args []string) []string {
+// what was meant. When the word is no file at all, or a directory, it
+// cannot work as the script or an input: that is a usage error that says
+// how to write the list. pflag does not say where it found a flag, so args
+// are walked here the way it walks them: a flag's value is skipped, and
+// "--" ends the flags.
+func bareAllowWarnings(fs *pflag.FlagSet, args []string) ([]string, error) {
 	grants := map[string]struct{ grant, entry string }{
 		"allow-net":   {"connecting to every host", "host"},
 		"allow-read":  {"reading every file", "path"},
@@ -493,7 +561,7 @@ func bareAllowWarnings(fs *pflag.FlagSet, args []string) []string {
 		a := args[i]
 		switch {
 		case a == "--":
-			return warnings
+			return warnings, nil
 		case strings.HasPrefix(a, "--"):
 			name, _, hasValue := strings.Cut(a[2:], "=")
 			f := fs.Lookup(name)
@@ -512,8 +580,13 @@ func bareAllowWarnings(fs *pflag.FlagSet, args []string) []string {
 			if next == "-" || strings.HasPrefix(next, "-") {
 				continue
 			}
-			if _, err := os.Stat(next); err != nil {
-				continue
+			if fi, err := os.Stat(next); err != nil || fi.IsDir() {
+				what := "there is no such file"
+				if err == nil {
+					what = "it is a directory"
+				}
+				return warnings, usagef("--%s without \"=\" takes no list, so %q after it was read as %s, and %s; to allow only that %s, write --%s=%s",
+					name, next, role(), what, g.entry, name, next)
 			}
 			warnings = append(warnings, fmt.Sprintf("--%s without \"=\" allows %s, and %q after it is %s; to allow only that %s, write --%s=%s",
 				name, g.grant, next, role(), g.entry, name, next))
@@ -534,7 +607,7 @@ func bareAllowWarnings(fs *pflag.FlagSet, args []string) []string {
 			positional++
 		}
 	}
-	return warnings
+	return warnings, nil
 }
 
 // warn writes the warnings on w, one line each.

@@ -3,9 +3,13 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/term"
 
 	"github.com/runspaces/rsh/pool"
 	"github.com/schollz/progressbar/v3"
@@ -26,6 +30,12 @@ type progress struct {
 	// numbers `rsh job get` shows for a job): items running now.
 	metrics atomic.Pointer[func() pool.Metrics]
 
+	// descWidth is the most columns the description may take, so that
+	// the bar's line never wraps: \r and a clear reach back only to the
+	// start of the last line, and a bar that wrapped would stay on the
+	// screen after the run (or its Ctrl-C) ends.
+	descWidth int
+
 	mu       sync.Mutex // serialises drawing and stderr lines
 	finished bool       // after finish, writes go straight through
 	stop     chan struct{}
@@ -34,7 +44,7 @@ type progress struct {
 
 // newProgress starts a bar on w for total records (-1 when unknown).
 func newProgress(w io.Writer, total int64) *progress {
-	p := &progress{stop: make(chan struct{})}
+	p := &progress{stop: make(chan struct{}), descWidth: termColumns(w) - progressStatsWidth}
 	p.bar = progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription("items"),
@@ -86,6 +96,7 @@ func (p *progress) draw() {
 	if s := p.status.Load(); s != nil && *s != "" {
 		desc += " · " + *s
 	}
+	desc = fitColumns(desc, p.descWidth)
 	p.bar.Describe(desc)
 	_ = p.bar.Set64(p.done.Load())
 }
@@ -129,6 +140,35 @@ func (p *progress) finish() {
 	_ = p.bar.Clear()
 	_ = p.bar.Exit()
 	p.finished = true
+}
+
+// progressStatsWidth is what the bar's line needs besides its
+// description: the spinner or bar, "(12345/67890, 1234 items/s)", the
+// elapsed and remaining time, and a margin for the "^C" a terminal echoes
+// on Ctrl-C, which would otherwise wrap the line.
+const progressStatsWidth = 50
+
+// defaultColumns is the width assumed when w is no terminal.
+const defaultColumns = 80
+
+// termColumns is the width of the terminal w writes to.
+func termColumns(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if c, _, err := term.GetSize(int(f.Fd())); err == nil && c > 0 {
+			return c
+		}
+	}
+	return defaultColumns
+}
+
+// fitColumns cuts s to at most n runes (at least a few), marking the cut.
+func fitColumns(s string, n int) string {
+	n = max(n, 8)
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 type writerFunc func([]byte) (int, error)

@@ -26,50 +26,123 @@ import (
 
 const queueUsageLine = `usage: rsh queue put|get|stat|serve [flags] URL [args]`
 
-const queueUsage = queueUsageLine + `
-
-A shared work queue on NATS JetStream: enqueue items once, run them on any
+const queueIntro = `A shared work queue on NATS JetStream: enqueue items once, run them on any
 number of machines with 'rsh run --from URL --to URL', and collect the
 results. Every item gets exactly one result, however many workers die on
 the way. URL is nats://[USER:PASS@|TOKEN@]HOST:PORT/NAME (or tls://...):
-NAME names the queue (a JetStream stream) or the results.
+NAME names the queue (a JetStream stream) or the results. 'rsh queue VERB -h'
+shows a verb's flags.
+`
 
-  rsh queue put URL [FILE...] [--in FORMAT] [--source ID]
-                      enqueue the items of the FILEs (or stdin), one per
-                      line, read as 'rsh run' reads them. Each message is
-                      named by its source (ID, default: the file's absolute
-                      path, or "stdin") and position, so the same put run
-                      twice enqueues nothing twice.
-  rsh queue get URL [-f] [--out values|json|records]
-                      print the results stored under URL (the --to of the
-                      workers); -f/--follow waits for more, like tail -f
-  rsh queue stat URL [--results NAME] [--consumer NAME] [--json]
-                      how the queue stands: items waiting, in flight
-                      (given to a worker and not acknowledged, including
-                      those a stopping worker handed back, until another
-                      takes them), redelivered, done, dead-lettered
-  rsh queue serve [--store DIR] [--listen HOST:PORT] [--token-file FILE]
-                      run a single-node NATS server with JetStream in this
-                      process, to try the queue on one machine (default
-                      127.0.0.1:4222, store ./rsh-queue); with --token-file
-                      (yours, mode 0600) clients must give that token
-                      (--nats-token-file). Production points at a NATS
-                      cluster instead
+// queueVerbs are the verbs of `rsh queue`, in the order help lists them.
+var queueVerbs = []jobVerb{
+	{"put", "URL [FILE...] [--in FORMAT] [--source ID]", "enqueue the items of the FILEs (or stdin), one per line, read as 'rsh run' reads them. Each message is named by its source and position, so the same put run twice enqueues nothing twice."},
+	{"get", "URL [-f] [--out values|json|records]", "print the results stored under URL (the --to of the workers)"},
+	{"stat", "URL [--results NAME] [--consumer NAME] [--json]", "how the queue stands: items waiting, in flight (given to a worker and not acknowledged, including those a stopping worker handed back, until another takes them), redelivered, done, dead-lettered"},
+	{"serve", "[--store DIR] [--listen HOST:PORT] [--token-file FILE]", "run a single-node NATS server with JetStream in this process, to try the queue on one machine. Production points at a NATS cluster instead."},
+}
 
-A worker:
+// natsSection is the heading of the NATS connection flags.
+var natsSection = flagSection{title: "Credentials (for every verb but serve, and for rsh run --from/--to)",
+	flags: []string{"nats-creds", "nats-nkey", "nats-token-file", "nats-ca", "nats-cert", "nats-key"},
+	note:  "Nothing secret is ever printed: URLs are shown without their credentials."}
+
+const queueTrailer = `A worker:
   rsh run job.js --from nats://HOST:4222/JOB --to nats://HOST:4222/JOB_RESULTS
 
-Credentials (for every command, and for rsh run --from/--to):
-      --nats-creds FILE     a NATS credentials file (JWT and nkey seed)
-      --nats-nkey FILE      a file holding an nkey seed
-      --nats-token-file FILE a file holding a token (or $RSH_NATS_TOKEN);
-                            a token or password in the URL works too but
-                            shows in the process list
-      --nats-ca FILE        the CA certificate that signed the server's
-      --nats-cert FILE, --nats-key FILE
-                            a client certificate and its key (mutual TLS)
-Nothing secret is ever printed: URLs are shown without their credentials.
+Environment:
+  RSH_NATS_TOKEN  the token for the NATS server, when --nats-token-file is
+                  not given
 `
+
+// queueHelp is `rsh queue --help`.
+func queueHelp() string {
+	var b strings.Builder
+	b.WriteString(queueUsageLine + "\n\n" + queueIntro + "\n")
+	for _, v := range queueVerbs {
+		fmt.Fprintf(&b, "  rsh queue %s %s\n", v.name, v.args)
+		for _, l := range wrap(v.summary, helpWidth-helpColumn-1) {
+			fmt.Fprintf(&b, "%s%s\n", strings.Repeat(" ", helpColumn), l)
+		}
+	}
+	var nf natsFlags
+	fs := pflag.NewFlagSet("queue", pflag.ContinueOnError)
+	nf.add(fs)
+	b.WriteString("\n" + formatFlags(fs, []flagSection{natsSection}) + "\n" + queueTrailer)
+	return b.String()
+}
+
+// queueVerbHelp is `rsh queue VERB --help`.
+func queueVerbHelp(v jobVerb) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: rsh queue %s %s\n\n", v.name, v.args)
+	for _, l := range wrap(v.summary, helpWidth-1) {
+		b.WriteString(l + "\n")
+	}
+	var a queueArgs
+	fs := newQueueFlags(v.name, &a)
+	own := flagSection{title: "Flags"}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "help" && !slices.Contains(natsSection.flags, f.Name) {
+			own.flags = append(own.flags, f.Name)
+		}
+	})
+	b.WriteString("\n" + formatFlags(fs, []flagSection{own, natsSection}) + "\n" + queueTrailer)
+	return b.String()
+}
+
+// queueArgs are the flags of the verbs of `rsh queue`.
+type queueArgs struct {
+	help, follow, asJSON bool
+	nf                   natsFlags
+	in, source, outMode  string
+	results, store       string
+	consumer             string
+	listen               string
+	maxLineSpec          string
+}
+
+// newQueueFlags defines the flags of `rsh queue VERB` on a; nil for a verb
+// there is not.
+func newQueueFlags(verb string, a *queueArgs) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("queue "+verb, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.BoolVarP(&a.help, "help", "h", false, "show this help")
+	switch verb {
+	case "put":
+		fs.StringVar(&a.in, "in", "auto", "read each line as `FORMAT`, as for 'rsh run': auto, text, json or csv")
+		fs.StringVar(&a.source, "source", "", "name the messages by `ID` and position (default: the file's absolute path, or \"stdin\")")
+		fs.StringVar(&a.maxLineSpec, "max-line", formatSize(defaultMaxLine), "the longest input line, a `SIZE`; a longer one is enqueued as InvalidInput")
+	case "get":
+		fs.BoolVarP(&a.follow, "follow", "f", false, "wait for more results, like tail -f")
+		fs.StringVar(&a.outMode, "out", "values", "write each item's output as `FORMAT`, as for 'rsh run': values, json or records")
+	case "stat":
+		fs.StringVar(&a.results, "results", "", "the results' stream, `NAME` (default: the queue's NAME_RESULTS)")
+		fs.StringVar(&a.consumer, "consumer", "", "the workers' consumer, `NAME` (default: rsh)")
+		fs.BoolVar(&a.asJSON, "json", false, "print JSON, for scripts")
+	case "serve":
+		fs.StringVar(&a.store, "store", "rsh-queue", "keep the queue's messages in `DIR`")
+		fs.StringVar(&a.listen, "listen", "127.0.0.1:4222", "serve NATS on `HOST:PORT`")
+		fs.StringVar(&a.nf.tokenFile, "token-file", "", "clients must give the token kept in `FILE` (yours, mode 0600) with --nats-token-file")
+	default:
+		return nil
+	}
+	if verb != "serve" {
+		a.nf.add(fs)
+	}
+	return fs
+}
+
+// lookupQueueVerb returns the verb of `rsh queue` called name.
+func lookupQueueVerb(name string) (jobVerb, bool) {
+	for _, v := range queueVerbs {
+		if v.name == name {
+			return v, true
+		}
+	}
+	return jobVerb{}, false
+}
 
 // natsFlags are the connection flags shared by rsh run and rsh queue.
 type natsFlags struct {
@@ -77,12 +150,12 @@ type natsFlags struct {
 }
 
 func (n *natsFlags) add(fs *pflag.FlagSet) {
-	fs.StringVar(&n.creds, "nats-creds", "", "")
-	fs.StringVar(&n.nkey, "nats-nkey", "", "")
-	fs.StringVar(&n.tokenFile, "nats-token-file", "", "")
-	fs.StringVar(&n.ca, "nats-ca", "", "")
-	fs.StringVar(&n.cert, "nats-cert", "", "")
-	fs.StringVar(&n.key, "nats-key", "", "")
+	fs.StringVar(&n.creds, "nats-creds", "", "a NATS credentials `FILE` (JWT and nkey seed)")
+	fs.StringVar(&n.nkey, "nats-nkey", "", "a `FILE` holding an nkey seed")
+	fs.StringVar(&n.tokenFile, "nats-token-file", "", "a `FILE` holding a token (default: $RSH_NATS_TOKEN); a token or password in the URL works too but shows in the process list")
+	fs.StringVar(&n.ca, "nats-ca", "", "the CA certificate (`FILE`) that signed the server's")
+	fs.StringVar(&n.cert, "nats-cert", "", "a client certificate `FILE` (mutual TLS), with --nats-key")
+	fs.StringVar(&n.key, "nats-key", "", "the client certificate's key `FILE`")
 }
 
 // options makes the connection options, reading the token file.
@@ -128,16 +201,23 @@ func (n *natsFlags) connect(ctx context.Context, url string, stderr io.Writer) (
 }
 
 func queueCommand(ctx context.Context, args []string, env Env) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(env.Stdout, queueUsage)
-		if len(args) == 0 {
-			return ExitUsage
+	if len(args) == 0 {
+		fmt.Fprintf(env.Stderr, "rsh queue: give a verb: put, get, stat or serve\n%s\nRun 'rsh help queue' for details.\n", queueUsageLine)
+		return ExitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 && args[0] == "help" {
+			if v, ok := lookupQueueVerb(args[1]); ok {
+				fmt.Fprint(env.Stdout, queueVerbHelp(v))
+				return ExitOK
+			}
 		}
+		fmt.Fprint(env.Stdout, queueHelp())
 		return ExitOK
 	}
 	verb, args := args[0], args[1:]
 	usage := func(err error) int {
-		fmt.Fprintf(env.Stderr, "rsh queue %s: %v\n%s\nRun 'rsh help queue' for details.\n", verb, err, queueUsageLine)
+		fmt.Fprintf(env.Stderr, "rsh queue %s: %v\n%s\nRun 'rsh queue %s -h' for details.\n", verb, err, queueUsageLine, verb)
 		return ExitUsage
 	}
 	ctx, cancel, interrupted := interruptible(ctx, env)
@@ -153,48 +233,22 @@ func queueCommand(ctx context.Context, args []string, env Env) int {
 		return ExitItemsFailed
 	}
 
-	fs := pflag.NewFlagSet("queue "+verb, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var (
-		help, follow, asJSON bool
-		nf                   natsFlags
-		in, source, outMode  string
-		results, store       string
-		consumer             string
-		listen               string
-		maxLineSpec          string
-	)
-	fs.BoolVarP(&help, "help", "h", false, "")
-	switch verb {
-	case "put":
-		fs.StringVar(&in, "in", "auto", "")
-		fs.StringVar(&source, "source", "", "")
-		fs.StringVar(&maxLineSpec, "max-line", formatSize(defaultMaxLine), "")
-	case "get":
-		fs.BoolVarP(&follow, "follow", "f", false, "")
-		fs.StringVar(&outMode, "out", "values", "")
-	case "stat":
-		fs.StringVar(&results, "results", "", "")
-		fs.StringVar(&consumer, "consumer", "", "")
-		fs.BoolVar(&asJSON, "json", false, "")
-	case "serve":
-		fs.StringVar(&store, "store", "rsh-queue", "")
-		fs.StringVar(&listen, "listen", "127.0.0.1:4222", "")
-		fs.StringVar(&nf.tokenFile, "token-file", "", "")
-	default:
+	var a queueArgs
+	fs := newQueueFlags(verb, &a)
+	if fs == nil {
 		fmt.Fprintf(env.Stderr, "rsh queue %s: unknown command\n%s\n", verb, queueUsageLine)
 		return ExitUsage
-	}
-	if verb != "serve" {
-		nf.add(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return usage(err)
 	}
-	if help {
-		fmt.Fprint(env.Stdout, queueUsage)
+	if a.help {
+		v, _ := lookupQueueVerb(verb)
+		fmt.Fprint(env.Stdout, queueVerbHelp(v))
 		return ExitOK
 	}
+	follow, asJSON, nf := a.follow, a.asJSON, a.nf
+	in, source, outMode, results, store, consumer, listen, maxLineSpec := a.in, a.source, a.outMode, a.results, a.store, a.consumer, a.listen, a.maxLineSpec
 	rest := fs.Args()
 	if verb == "serve" {
 		if len(rest) != 0 {

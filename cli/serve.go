@@ -40,58 +40,71 @@ instead, and then every request needs the bearer token kept in
 --token-file (generated, 0600, when the file does not exist; refused if
 others may read or write it).
 
-Flags:
-      --socket PATH        the Unix socket (default: $RSH_SOCKET, else
-                           $XDG_RUNTIME_DIR/rsh/rsh.sock, else rsh.sock in the
-                           state directory)
-      --listen HOST:PORT   serve TCP with a token instead of the socket (over
-                           plain HTTP: keep it on loopback, or tunnel it)
-      --token-file FILE    the token for --listen (default: STATE/token)
-      --state DIR          where jobs are kept (default: $RSH_STATE, else
-                           $XDG_STATE_HOME/rsh, else ~/.local/state/rsh)
-      --max-jobs N         most jobs running at once; the others wait, in
-                           order, as NotStarted (default: CPUs)
-  -t, --throttle N         most items one job runs at once: a job's own
-                           --throttle is capped by it (default: no cap; a job
-                           without --throttle runs one per CPU). At most
-                           max-jobs x throttle items run at once.
-      --allow-net[=...], --allow-read[=...], --allow-write[=...], -A
-                           the most any job may be allowed: a job asks for
-                           permissions with the same flags on 'rsh job
-                           start' and gets their intersection with these,
-                           decided once when it starts. Its script, modules
-                           (--module-path, --import) must be readable here.
-
-SIGINT or SIGTERM stops the daemon: running jobs are interrupted and stay
-Running on file, and the next daemon resumes them.
 `
 
-func serveCommand(ctx context.Context, args []string, env Env) int {
-	var (
-		help                             bool
-		socket, listen, tokenFile, state string
-		maxJobs, maxThrottle             int
-		allowNet, allowRead, allowWrite  []string
-		allowAllFlag                     bool
-	)
+// serveSections are the headings of `rsh serve --help`.
+var serveSections = []flagSection{
+	{title: "Where", flags: []string{"socket", "listen", "token-file", "state"}},
+	{title: "Jobs", flags: []string{"max-jobs", "throttle"}},
+	{title: "Permissions (the most any job may be allowed)", flags: []string{"allow-net", "allow-read", "allow-write", "allow-all"},
+		note: "A job asks for permissions with the same flags on 'rsh job start' and gets their intersection with these, decided once when it starts. Its script and modules (--module-path, --import) must be readable here."},
+}
+
+const serveTrailer = `SIGINT or SIGTERM stops the daemon: running jobs are interrupted and stay
+Running on file, and the next daemon resumes them.
+
+Environment:
+  RSH_SOCKET       the socket when --socket is not given ('rsh job' reads
+                   it too, to find the daemon)
+  RSH_STATE        the state directory when --state is not given ('rsh
+                   job' reads it too, for STATE/token)
+  XDG_RUNTIME_DIR  where the socket is by default (XDG_RUNTIME_DIR/rsh)
+  XDG_STATE_HOME   where the state directory is by default
+`
+
+// serveOptions are the flags of `rsh serve`.
+type serveOptions struct {
+	help                             bool
+	socket, listen, tokenFile, state string
+	maxJobs, maxThrottle             int
+	allowNet, allowRead, allowWrite  []string
+	allowAll                         bool
+}
+
+// newServeFlags defines the flags of `rsh serve` on o.
+func newServeFlags(o *serveOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.BoolVarP(&help, "help", "h", false, "")
-	fs.StringVar(&socket, "socket", "", "")
-	fs.StringVar(&listen, "listen", "", "")
-	fs.StringVar(&tokenFile, "token-file", "", "")
-	fs.StringVar(&state, "state", "", "")
-	fs.IntVar(&maxJobs, "max-jobs", 0, "")
-	fs.IntVarP(&maxThrottle, "throttle", "t", 0, "")
-	addAllowFlags(fs, &allowNet, &allowRead, &allowWrite, &allowAllFlag)
+	fs.BoolVarP(&o.help, "help", "h", false, "show this help")
+	fs.StringVar(&o.socket, "socket", "", "the Unix socket, `PATH` (default: $RSH_SOCKET, else $XDG_RUNTIME_DIR/rsh/rsh.sock, else rsh.sock in the state directory)")
+	fs.StringVar(&o.listen, "listen", "", "serve TCP on `HOST:PORT` with a token instead of the socket (over plain HTTP: keep it on loopback, or tunnel it)")
+	fs.StringVar(&o.tokenFile, "token-file", "", "the token for --listen, kept in `FILE` (default: STATE/token)")
+	fs.StringVar(&o.state, "state", "", "where jobs are kept, `DIR` (default: $RSH_STATE, else $XDG_STATE_HOME/rsh, else ~/.local/state/rsh)")
+	fs.IntVar(&o.maxJobs, "max-jobs", 0, "run at most `N` jobs at once; the others wait, in order, as NotStarted (default: CPUs)")
+	fs.IntVarP(&o.maxThrottle, "throttle", "t", 0, "run at most `N` items of one job at once: a job's own --throttle is capped by it (default: no cap; a job without --throttle runs one per CPU). At most max-jobs x throttle items run at once.")
+	addAllowFlags(fs, &o.allowNet, &o.allowRead, &o.allowWrite, &o.allowAll)
+	return fs
+}
+
+// serveHelp is `rsh serve --help`.
+func serveHelp() string {
+	return serveUsage + formatFlags(newServeFlags(&serveOptions{}), serveSections) + "\n" + serveTrailer
+}
+
+func serveCommand(ctx context.Context, args []string, env Env) int {
+	var o serveOptions
+	fs := newServeFlags(&o)
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintf(env.Stderr, "rsh serve: %v\n%s\nRun 'rsh help serve' for details.\n", err, serveUsageLine)
 		return ExitUsage
 	}
-	if help {
-		fmt.Fprint(env.Stdout, serveUsage)
+	if o.help {
+		fmt.Fprint(env.Stdout, serveHelp())
 		return ExitOK
 	}
+	socket, listen, tokenFile, state := o.socket, o.listen, o.tokenFile, o.state
+	maxJobs, maxThrottle := o.maxJobs, o.maxThrottle
+	allowNet, allowRead, allowWrite, allowAllFlag := o.allowNet, o.allowRead, o.allowWrite, o.allowAll
 	fail := func(err error) int {
 		fmt.Fprintf(env.Stderr, "rsh serve: %v\n", err)
 		return ExitUsage
@@ -231,13 +244,13 @@ func loadOrMakeToken(path string) (string, error) {
 
 // addAllowFlags adds the permission flags shared by run, job start and serve.
 func addAllowFlags(fs *pflag.FlagSet, netv, read, write *[]string, all *bool) {
-	fs.StringSliceVar(netv, "allow-net", nil, "")
+	fs.StringSliceVar(netv, "allow-net", nil, "the network; with a list, only the `HOST,...` in it: names, IPs, CIDRs or HOST:PORTs")
 	fs.Lookup("allow-net").NoOptDefVal = allowAll
-	fs.StringSliceVar(read, "allow-read", nil, "")
+	fs.StringSliceVar(read, "allow-read", nil, "reading files; with a list, only under the `PATH,...` in it")
 	fs.Lookup("allow-read").NoOptDefVal = allowAll
-	fs.StringSliceVar(write, "allow-write", nil, "")
+	fs.StringSliceVar(write, "allow-write", nil, "writing files; with a list, only under the `PATH,...` in it")
 	fs.Lookup("allow-write").NoOptDefVal = allowAll
-	fs.BoolVarP(all, "allow-all", "A", false, "")
+	fs.BoolVarP(all, "allow-all", "A", false, "all of the above")
 }
 
 // permissionsFrom builds permissions from the --allow-* flag values.
