@@ -238,7 +238,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	}
 	showBar := o.progress || !o.progressSet && env.StderrIsTerminal
 	var reducer *runReducer // see reduce.go
-	if plain && engine == nil && hooks.sink == nil {
+	if plain && engine == nil {
 		if reducer, err = startReducer(ctx, factory, o, &env); err != nil && ctx.Err() == nil {
 			return fail(err)
 		}
