@@ -243,10 +243,18 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		engine = we
 	}
 	showBar := o.progress || !o.progressSet && env.StderrIsTerminal
+	var reducer *runReducer // see reduce.go
+	if plain && engine == nil {
+		if reducer, err = startReducer(ctx, factory, o, &env); err != nil && ctx.Err() == nil {
+			return fail(err)
+		}
+		defer reducer.close()
+	}
 	// lean: nothing asks for item times, nor for the results of items
 	// that succeed plainly (only their values are written): items run
 	// untimed, and plain ones are encoded where they ran (pool.Encode).
-	lean := plain && !o.timesShown(showBar)
+	// A reducer takes every result.
+	lean := plain && !o.timesShown(showBar) && reducer == nil
 	p, err := pool.New(ctx, pool.Options{
 		Untimed:    lean,
 		Engine:     engine,
@@ -348,6 +356,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	}
 	for res := range p.Run(ctx, items, runOpts...) {
 		counts.add(res)
+		reducer.add(res, &env)
 		if hooks.sink != nil {
 			hooks.sink(res)
 		} else {
@@ -376,6 +385,10 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 			fmt.Fprintf(env.Stderr, "rsh: %v\n", outErr)
 		}
 	}
+	var reduceErr error
+	if outErr == nil && !(interrupted.Load() && ctx.Err() != nil) {
+		reduceErr = reducer.finish(&env, o.out)
+	}
 	readErr := in.err()
 	if readErr != nil {
 		fmt.Fprintf(env.Stderr, "rsh: reading input: %v\n", readErr)
@@ -396,14 +409,14 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 	case interrupted.Load():
 		fmt.Fprintln(env.Stderr, "rsh: interrupted")
 		return ExitInterrupted
-	case errors.Is(outErr, syscall.EPIPE):
+	case errors.Is(outErr, syscall.EPIPE), errors.Is(reduceErr, syscall.EPIPE):
 		return ExitBrokenPipe
 	case outErr != nil:
 		return ExitItemsFailed
 	case ctx.Err() != nil && !hl.halted():
 		fmt.Fprintln(env.Stderr, "rsh: interrupted")
 		return ExitInterrupted
-	case readErr != nil || hl.failure(counts.failed() > 0) || summaryErr != nil:
+	case readErr != nil || hl.failure(counts.failed() > 0) || summaryErr != nil || reduceErr != nil:
 		return ExitItemsFailed
 	}
 	return ExitOK

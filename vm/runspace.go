@@ -42,15 +42,18 @@ func (e *InitError) Unwrap() error { return e.Err }
 // Runspace is one isolated JavaScript runtime that has evaluated the script
 // and holds its item function. See the package comment for who may call it.
 type Runspace struct {
-	f      *Factory
-	id     int
-	rt     *goja.Runtime
-	env    *builtins.Env
-	loop   loop
-	fn     goja.Callable
-	params goja.Value
-	broken bool
-	closed bool
+	f    *Factory
+	id   int
+	rt   *goja.Runtime
+	env  *builtins.Env
+	loop loop
+	fn   goja.Callable
+	// fnValue is the item function as a value, for its properties
+	// (see Reducer).
+	fnValue goja.Value
+	params  goja.Value
+	broken  bool
+	closed  bool
 
 	// The context being watched for interrupts; see watch.
 	watched   context.Context
@@ -180,11 +183,11 @@ func (r *Runspace) setup() error {
 	}
 	got := module.Get("exports")
 	if fn, ok := goja.AssertFunction(got); ok {
-		r.fn = fn
+		r.fn, r.fnValue = fn, got
 		return nil
 	}
 	if fn, ok := goja.AssertFunction(completion); ok {
-		r.fn = fn
+		r.fn, r.fnValue = fn, completion
 		return nil
 	}
 	return fmt.Errorf("the script must produce a function (set module.exports = function (item, params) {...} or end with a function expression), but module.exports is %s and the last expression is %s",

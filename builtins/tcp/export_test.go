@@ -8,3 +8,6 @@ var (
 	Probe     = probe
 	DialProbe = dialProbe
 )
+
+// RequireWith exposes requireWith: Require with the lookup connect uses.
+var RequireWith = requireWith

@@ -25,7 +25,16 @@
 //
 // Timeouts are in milliseconds. The host is checked with
 // builtins.Permissions.CheckNet first; a denied host throws PermissionDenied.
-// A failed DNS lookup, a cancelled or timed-out item, and bad arguments throw.
+// A name that does not resolve throws LookupError (a property of the
+// target, which a scan may record and go on); a cancelled or timed-out item
+// and bad arguments throw too.
+//
+// connect resolves a name once per item: the ports of a host scanned in
+// one item cost one lookup, and a name that does not resolve fails every
+// later connect of the item at once. Its addresses are tried in order, as
+// a dialer does, within the one timeout. (A name allowed only through an
+// IP or CIDR entry is resolved by the permission check, at every connect,
+// so that what is checked is what is dialled.)
 package tcp
 
 import (
@@ -38,6 +47,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -63,6 +73,10 @@ const defaultReadMax = 4096
 // for one read; a TCP read rarely returns more than 64 KiB anyway.
 const maxReadMax = 1 << 20
 
+// lookupError is the JavaScript name of the error thrown for a name that
+// does not resolve, so a script can tell it from a denial or a bug.
+const lookupError = "LookupError"
+
 // Port states, as nmap names them.
 const (
 	open     = "open"
@@ -73,11 +87,17 @@ const (
 // Require returns the loader for require('tcp'), bound to env. A nil env
 // denies everything.
 func Require(env *builtins.Env) require.ModuleLoader {
+	return requireWith(env, net.DefaultResolver.LookupNetIP)
+}
+
+// requireWith is Require with the lookup connect resolves names with
+// (tests count lookups with their own).
+func requireWith(env *builtins.Env, lookup func(ctx context.Context, network, host string) ([]netip.Addr, error)) require.ModuleLoader {
 	if env == nil {
 		env = &builtins.Env{}
 	}
 	return func(rt *goja.Runtime, module *goja.Object) {
-		m := &tcpModule{rt: rt, env: env, statuses: map[string]goja.Value{
+		m := &tcpModule{rt: rt, env: env, lookup: lookup, statuses: map[string]goja.Value{
 			open: rt.ToValue(open), closed: rt.ToValue(closed), filtered: rt.ToValue(filtered),
 		}}
 		exports := module.Get("exports").(*goja.Object)
@@ -129,6 +149,16 @@ type tcpModule struct {
 	env *builtins.Env
 	// statuses holds each port state as a JS string, made once.
 	statuses map[string]goja.Value
+	lookup   func(ctx context.Context, network, host string) ([]netip.Addr, error)
+	// names holds the lookups of the item being run, failed ones too, by
+	// lower-case name; nil between items.
+	names map[string]lookupResult
+}
+
+// lookupResult is one name's lookup.
+type lookupResult struct {
+	addrs []netip.Addr
+	err   error
 }
 
 func (m *tcpModule) throw(name string, err error) {
@@ -184,9 +214,64 @@ func (m *tcpModule) check(fn, host string, port int) string {
 		if errors.As(err, &pe) {
 			m.throw("PermissionDenied", err)
 		}
-		m.throw("Error", fmt.Errorf("tcp.%s %s: %w", fn, net.JoinHostPort(host, strconv.Itoa(port)), err))
+		m.stopped(fn, host, port)
+		m.throw(errorName(err), fmt.Errorf("tcp.%s %s: %w", fn, net.JoinHostPort(host, strconv.Itoa(port)), err))
 	}
 	return dialHost
+}
+
+// errorName is the JavaScript name of a failed check or dial: LookupError
+// for a failed lookup, Error for anything else.
+func errorName(err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return lookupError
+	}
+	return "Error"
+}
+
+// resolve returns the addresses of the name host, looked up once per item.
+// A lookup cut short by the item's context is not kept.
+func (m *tcpModule) resolve(host string) ([]netip.Addr, error) {
+	key := strings.ToLower(host)
+	if r, ok := m.names[key]; ok {
+		return r.addrs, r.err
+	}
+	ctx := m.env.Context()
+	addrs, err := m.lookup(ctx, "ip", host)
+	if err == nil && len(addrs) == 0 {
+		err = &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	if ctx.Err() == nil {
+		if m.names == nil {
+			m.names = make(map[string]lookupResult)
+			m.env.OnItemEnd(func() { m.names = nil })
+		}
+		m.names[key] = lookupResult{addrs: addrs, err: err}
+	}
+	return addrs, err
+}
+
+// probeAddrs probes port on each of addrs in turn until one accepts, all
+// within one timeout, as a dialer tries a name's addresses; it returns the
+// time taken and the first address's error when none accepts.
+func probeAddrs(ctx context.Context, addrs []netip.Addr, port int, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	var first error
+	for _, a := range addrs {
+		_, err := probe(ctx, a.Unmap(), port, time.Until(deadline))
+		if err == nil {
+			return time.Since(start), nil
+		}
+		if first == nil {
+			first = err
+		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			break
+		}
+	}
+	return time.Since(start), first
 }
 
 // stopped throws when the item's context is done: a dial that failed
@@ -212,8 +297,8 @@ func (m *tcpModule) open(fn, host string, port int, timeout time.Duration) (net.
 	return conn, err
 }
 
-// dialProbe is probe by net.Dialer, for a host that is a name (checked by
-// name, so resolved when dialled) and for systems without a faster probe.
+// dialProbe is probe by net.Dialer, for addresses with a zone and for
+// systems without a faster probe.
 func dialProbe(ctx context.Context, host string, port int, timeout time.Duration) (time.Duration, error) {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -235,7 +320,13 @@ func (m *tcpModule) connect(call goja.FunctionCall) goja.Value {
 	if ip, perr := netip.ParseAddr(dialHost); perr == nil {
 		rtt, err = probe(m.env.Context(), ip, port, timeout)
 	} else {
-		rtt, err = dialProbe(m.env.Context(), dialHost, port, timeout)
+		// A name allowed by name: any of its addresses may be dialled.
+		addrs, lerr := m.resolve(dialHost)
+		if lerr != nil {
+			m.stopped("connect", host, port)
+			m.throw(lookupError, fmt.Errorf("tcp.connect %s: %w", net.JoinHostPort(host, strconv.Itoa(port)), lerr))
+		}
+		rtt, err = probeAddrs(m.env.Context(), addrs, port, timeout)
 	}
 	if err != nil {
 		m.stopped("connect", host, port)
@@ -265,7 +356,7 @@ func (m *tcpModule) dial(call goja.FunctionCall) goja.Value {
 	host, port, timeout := m.target("dial", call)
 	conn, err := m.open("dial", host, port, timeout)
 	if err != nil {
-		m.throw("Error", fmt.Errorf("tcp.dial %s: %w", net.JoinHostPort(host, strconv.Itoa(port)), err))
+		m.throw(errorName(err), fmt.Errorf("tcp.dial %s: %w", net.JoinHostPort(host, strconv.Itoa(port)), err))
 	}
 	c := &connection{m: m, conn: conn, ctx: m.env.Context()}
 	// Abort blocked reads and writes when the item is stopped or times out,

@@ -307,18 +307,82 @@ func (timeoutError) Error() string   { return "timeout" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 
-// TestDNSFailureThrows checks that a failed lookup is an exception, not a
-// port state. "bad..name" is not a valid domain name, so the lookup fails
-// without asking a DNS server.
+// TestDNSFailureThrows checks that a failed lookup is a LookupError, not a
+// port state, whether the name is allowed by name (looked up by connect)
+// or through a CIDR (looked up by the permission check). "bad..name" is not
+// a valid domain name, so the lookup fails without asking a DNS server.
 func TestDNSFailureThrows(t *testing.T) {
+	for _, perms := range []builtins.NetPermission{{All: true}, {Allow: []string{"127.0.0.0/8"}}} {
+		env := &builtins.Env{Permissions: &builtins.Permissions{Net: perms}}
+		rt := goja.New()
+		tcp.Enable(rt, env)
+		for _, fn := range []string{"connect", "dial"} {
+			name, msg := testutil.Throws(t, rt, fmt.Sprintf(`tcp.%s('bad..name', 80)`, fn))
+			if name != "LookupError" || !strings.Contains(msg, "no such host") {
+				t.Errorf("%v: %s threw %s: %s; want LookupError about no such host", perms, fn, name, msg)
+			}
+		}
+	}
+}
+
+// fakeNames is a lookup that answers from a table and counts the lookups
+// of each name.
+type fakeNames struct {
+	mu      sync.Mutex
+	addrs   map[string][]netip.Addr
+	lookups map[string]int
+}
+
+func (f *fakeNames) lookup(_ context.Context, _, host string) ([]netip.Addr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups[host]++
+	if a, ok := f.addrs[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func (f *fakeNames) count(host string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lookups[host]
+}
+
+// TestConnectResolvesOncePerItem checks that connect looks a name up once
+// per item, a failed lookup too, tries its addresses in order, and looks
+// it up again in the next item.
+func TestConnectResolvesOncePerItem(t *testing.T) {
+	srv := listen(t, nil)
+	closed := closedPort(t)
+	names := &fakeNames{lookups: map[string]int{}, addrs: map[string][]netip.Addr{
+		// The first address refuses every port (nothing listens on
+		// 127.0.0.2 at the server's port): the second one answers.
+		"scan.test": {netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")},
+	}}
 	env := &builtins.Env{Permissions: &builtins.Permissions{Net: builtins.NetPermission{All: true}}}
 	rt := goja.New()
-	tcp.Enable(rt, env)
-	for _, fn := range []string{"connect", "dial"} {
-		name, msg := testutil.Throws(t, rt, fmt.Sprintf(`tcp.%s('bad..name', 80)`, fn))
-		if name != "Error" || !strings.Contains(msg, "no such host") {
-			t.Errorf("%s threw %s: %s; want Error about no such host", fn, name, msg)
+	registry := require.NewRegistry()
+	registry.RegisterNativeModule(tcp.ModuleName, tcp.RequireWith(env, names.lookup))
+	registry.Enable(rt)
+	testutil.Run(t, rt, `var tcp = require('tcp')`)
+
+	got := testutil.Run(t, rt, fmt.Sprintf(`[tcp.connect('scan.test', %d).status, tcp.connect('SCAN.test', %d).status].join(' ')`, srv.port, closed)).String()
+	if got != "open closed" {
+		t.Errorf("statuses = %q; want %q", got, "open closed")
+	}
+	for range 3 {
+		if name, msg := testutil.Throws(t, rt, `tcp.connect('gone.test', 22)`); name != "LookupError" || !strings.Contains(msg, "tcp.connect gone.test:22: lookup gone.test: no such host") {
+			t.Errorf("threw %s: %s; want LookupError: tcp.connect gone.test:22: lookup gone.test: no such host", name, msg)
 		}
+	}
+	if n, m := names.count("scan.test"), names.count("gone.test"); n != 1 || m != 1 {
+		t.Errorf("lookups in one item: scan.test %d, gone.test %d; want 1 each", n, m)
+	}
+	env.EndItem()
+	testutil.Run(t, rt, fmt.Sprintf(`tcp.connect('scan.test', %d)`, srv.port))
+	if n := names.count("scan.test"); n != 2 {
+		t.Errorf("lookups of scan.test after a second item: %d; want 2", n)
 	}
 }
 

@@ -145,22 +145,35 @@ func scanLinesCheck(n int) func([]byte) (string, error) {
 }
 
 // portscanCheck checks examples/portscan.js's output: one
-// {host,port,status,rttMs} per port and a summary whose open
-// list agrees; it returns the open ports.
+// {host,port,status,rttMs} per port, a host summary whose open list
+// agrees, and the scan's summary last, whose counts agree; it returns the
+// open ports.
 func portscanCheck(n int) func([]byte) (string, error) {
 	return func(out []byte) (string, error) {
 		var open, summarised []int
 		ports := 0
+		var scan *struct{ HostsScanned, TotalHosts, OpenPorts, ClosedPorts, FilteredPorts, Errors int }
 		for _, l := range lines(out) {
+			if scan != nil {
+				return "", fmt.Errorf("%w: line %q after the scan's summary", errWrongOutput, truncate(l))
+			}
 			var r struct {
-				Port   *int   `json:"port"`
-				Status string `json:"status"`
-				Open   []int  `json:"open"`
+				Port         *int   `json:"port"`
+				Status       string `json:"status"`
+				Open         []int  `json:"open"`
+				HostsScanned *int   `json:"HostsScanned"`
 			}
 			if err := json.Unmarshal(l, &r); err != nil {
 				return "", fmt.Errorf("%w: line %q: %v", errWrongOutput, truncate(l), err)
 			}
-			if r.Port == nil {
+			switch {
+			case r.HostsScanned != nil:
+				scan = &struct{ HostsScanned, TotalHosts, OpenPorts, ClosedPorts, FilteredPorts, Errors int }{}
+				if err := json.Unmarshal(l, scan); err != nil {
+					return "", fmt.Errorf("%w: line %q: %v", errWrongOutput, truncate(l), err)
+				}
+				continue
+			case r.Port == nil:
 				summarised = append(summarised, r.Open...)
 				continue
 			}
@@ -174,6 +187,13 @@ func portscanCheck(n int) func([]byte) (string, error) {
 		}
 		if portSet(open) != portSet(summarised) {
 			return "", fmt.Errorf("%w: open ports %s, but the summaries say %s", errWrongOutput, portSet(open), portSet(summarised))
+		}
+		switch {
+		case scan == nil:
+			return "", fmt.Errorf("%w: no scan summary", errWrongOutput)
+		case scan.HostsScanned != 1 || scan.TotalHosts != 1 || scan.OpenPorts != len(open) ||
+			scan.OpenPorts+scan.ClosedPorts+scan.FilteredPorts+scan.Errors != n:
+			return "", fmt.Errorf("%w: the scan's summary %+v does not add up to 1 host, %d ports, %d open", errWrongOutput, *scan, n, len(open))
 		}
 		return portSet(open), nil
 	}
