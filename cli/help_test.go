@@ -70,7 +70,7 @@ func TestEveryCommandHelps(t *testing.T) {
 	for _, v := range queueVerbs {
 		calls = append(calls, []string{"queue", v.name, "-h"}, []string{"queue", v.name, "--help"}, []string{"help", "queue", v.name})
 	}
-	calls = append(calls, []string{"-h"}, []string{"--help"}, []string{"help"})
+	calls = append(calls, []string{"-h"}, []string{"--help"}, []string{"help"}, []string{"job"}, []string{"queue"})
 	for _, args := range calls {
 		var stdout, stderr bytes.Buffer
 		code := Main(context.Background(), args, Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
@@ -78,7 +78,7 @@ func TestEveryCommandHelps(t *testing.T) {
 			t.Errorf("rsh %s: exit %d, stdout %.40q, stderr %q", strings.Join(args, " "), code, stdout.String(), stderr.String())
 		}
 	}
-	for _, args := range [][]string{{"job"}, {"queue"}, {"completion"}} {
+	for _, args := range [][]string{{"completion"}} {
 		var stdout, stderr bytes.Buffer
 		code := Main(context.Background(), args, Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
 		if code != ExitUsage || !strings.Contains(stderr.String(), "give ") {

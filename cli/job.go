@@ -243,8 +243,8 @@ func interruptible(ctx context.Context, env Env) (context.Context, context.Cance
 
 func jobCommand(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 {
-		fmt.Fprintf(env.Stderr, "rsh job: give a verb: start, ls, get, wait, receive, log, stop or rm\n%s\nRun 'rsh help job' for details.\n", jobUsageLine)
-		return ExitUsage
+		// The command alone teaches: its help, as with -h.
+		args = []string{"--help"}
 	}
 	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) > 1 && args[0] == "help" {

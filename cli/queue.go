@@ -202,8 +202,8 @@ func (n *natsFlags) connect(ctx context.Context, url string, stderr io.Writer) (
 
 func queueCommand(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 {
-		fmt.Fprintf(env.Stderr, "rsh queue: give a verb: put, get, stat or serve\n%s\nRun 'rsh help queue' for details.\n", queueUsageLine)
-		return ExitUsage
+		// The command alone teaches: its help, as with -h.
+		args = []string{"--help"}
 	}
 	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) > 1 && args[0] == "help" {

@@ -14,6 +14,11 @@ import (
 // Only the linker sets it; nothing in rsh writes it.
 var linkVersion string
 
+// sourceVersion is the version of this source tree, for a build that
+// carries no other (no module version, linker value or VCS stamp, as with
+// -buildvcs=false): the next release, marked as a development build.
+const sourceVersion = "v0.1.0-dev"
+
 // revisionLen is how much of a VCS revision the version shows: twelve hex
 // digits name a commit unambiguously in any repository of a sane size, as
 // Go's own pseudo-versions do.
@@ -24,7 +29,7 @@ const revisionLen = 12
 // else the version given to the linker (linked), which a packager sets on
 // purpose and so outranks whatever checkout it built from; else the VCS
 // revision `go build` in a clone stamps, with "-dirty" when the tree had
-// changes; else "devel". info is debug.ReadBuildInfo's (nil when it has
+// changes; else sourceVersion. info is debug.ReadBuildInfo's (nil when it has
 // none).
 func pickVersion(info *debug.BuildInfo, linked string) string {
 	if info != nil && info.Main.Version != "" && info.Main.Version != "(devel)" {
@@ -54,7 +59,7 @@ func pickVersion(info *debug.BuildInfo, linked string) string {
 			return rev
 		}
 	}
-	return "devel"
+	return sourceVersion
 }
 
 // versionLine is what `rsh version` prints: rsh's version, the Go that

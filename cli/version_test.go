@@ -8,7 +8,7 @@ import (
 )
 
 // The version comes from the best source a build has: the module version,
-// else the linker's, else the VCS revision (dirty or not), else "devel".
+// else the linker's, else the VCS revision (dirty or not), else the source tree's version.
 func TestPickVersion(t *testing.T) {
 	vcs := func(rev, modified string) []debug.BuildSetting {
 		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}
@@ -25,8 +25,8 @@ func TestPickVersion(t *testing.T) {
 		{"clean checkout", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs(rev, "false")}, "", "0123456789ab"},
 		{"dirty checkout", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs(rev, "true")}, "", "0123456789ab-dirty"},
 		{"linker only", &debug.BuildInfo{Main: debug.Module{Version: ""}}, "v3", "v3"},
-		{"nothing stamped", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "", "devel"},
-		{"no build info", nil, "", "devel"},
+		{"nothing stamped", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "", sourceVersion},
+		{"no build info", nil, "", sourceVersion},
 	} {
 		if got := pickVersion(tc.info, tc.linked); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
