@@ -71,12 +71,7 @@ Environment:
 func jobHelp() string {
 	var b strings.Builder
 	b.WriteString(jobUsageLine + "\n\n" + jobIntro + "\n")
-	for _, v := range jobVerbs {
-		fmt.Fprintf(&b, "  rsh job %s %s\n", v.name, v.args)
-		for _, l := range wrap(v.summary, helpWidth-helpColumn-1) {
-			fmt.Fprintf(&b, "%s%s\n", strings.Repeat(" ", helpColumn), l)
-		}
-	}
+	writeVerbList(&b, "job", jobVerbs)
 	var conn jobConn
 	fs := pflag.NewFlagSet("job", pflag.ContinueOnError)
 	conn.add(fs)
@@ -84,13 +79,30 @@ func jobHelp() string {
 	return b.String()
 }
 
-// jobVerbHelp is `rsh job VERB --help`.
-func jobVerbHelp(v jobVerb) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "usage: rsh job %s %s\n\n", v.name, v.args)
+// writeVerbList writes the verbs of `rsh CMD`, each with its summary
+// under it, for the command's help.
+func writeVerbList(b *strings.Builder, cmd string, verbs []jobVerb) {
+	for _, v := range verbs {
+		fmt.Fprintf(b, "  rsh %s %s %s\n", cmd, v.name, v.args)
+		for _, l := range wrap(v.summary, helpWidth-helpColumn-1) {
+			fmt.Fprintf(b, "%s%s\n", strings.Repeat(" ", helpColumn), l)
+		}
+	}
+}
+
+// writeVerbUsage writes the usage line and summary that open the help of
+// `rsh CMD VERB`.
+func writeVerbUsage(b *strings.Builder, cmd string, v jobVerb) {
+	fmt.Fprintf(b, "usage: rsh %s %s %s\n\n", cmd, v.name, v.args)
 	for _, l := range wrap(v.summary, helpWidth-1) {
 		b.WriteString(l + "\n")
 	}
+}
+
+// jobVerbHelp is `rsh job VERB --help`.
+func jobVerbHelp(v jobVerb) string {
+	var b strings.Builder
+	writeVerbUsage(&b, "job", v)
 	b.WriteString("\n")
 	var sections []flagSection
 	var fs *pflag.FlagSet

@@ -59,12 +59,7 @@ Environment:
 func queueHelp() string {
 	var b strings.Builder
 	b.WriteString(queueUsageLine + "\n\n" + queueIntro + "\n")
-	for _, v := range queueVerbs {
-		fmt.Fprintf(&b, "  rsh queue %s %s\n", v.name, v.args)
-		for _, l := range wrap(v.summary, helpWidth-helpColumn-1) {
-			fmt.Fprintf(&b, "%s%s\n", strings.Repeat(" ", helpColumn), l)
-		}
-	}
+	writeVerbList(&b, "queue", queueVerbs)
 	var nf natsFlags
 	fs := pflag.NewFlagSet("queue", pflag.ContinueOnError)
 	nf.add(fs)
@@ -75,10 +70,7 @@ func queueHelp() string {
 // queueVerbHelp is `rsh queue VERB --help`.
 func queueVerbHelp(v jobVerb) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "usage: rsh queue %s %s\n\n", v.name, v.args)
-	for _, l := range wrap(v.summary, helpWidth-1) {
-		b.WriteString(l + "\n")
-	}
+	writeVerbUsage(&b, "queue", v)
 	var a queueArgs
 	fs := newQueueFlags(v.name, &a)
 	own := flagSection{title: "Flags"}
