@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/runspaces/rsh/pool"
 	"github.com/runspaces/rsh/vm"
@@ -111,6 +112,14 @@ func appendItem(b []byte, it *pool.Item) []byte {
 		b = append(b, itemJSON)
 		b = binary.AppendUvarint(b, uint64(len(v)))
 		return append(b, v...)
+	case int64:
+		// An integer line (the reader passes it parsed): its digits are
+		// its JSON, without a trip through encoding/json.
+		var digits [20]byte
+		n := strconv.AppendInt(digits[:0], v, 10)
+		b = append(b, itemJSON)
+		b = binary.AppendUvarint(b, uint64(len(n)))
+		return append(b, n...)
 	}
 	raw, err := json.Marshal(it.Value)
 	if err != nil {
