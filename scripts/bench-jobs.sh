@@ -42,19 +42,8 @@ tmp=$(mktemp -d -t rsh-bench-jobs.XXXXXX)
 daemon_pid=""
 watch_pid=""
 
-# stop ends one process this script started: SIGTERM, then SIGKILL if it
-# is still there after 5 s.
-stop() {
-	local pid=$1
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=scripts/stop.sh
+source scripts/stop.sh # (the current directory is the repository) stop PID: SIGTERM, then SIGKILL after 5 s
 
 cleanup() {
 	local rc=$?
