@@ -429,14 +429,7 @@ func TestK8sQueueWorkersExample(t *testing.T) {
 // the script's comment shows, they give every item one result. Without
 // QUEUE the script says what is missing.
 func TestSlurmQueueWorkersExample(t *testing.T) {
-	script, err := filepath.Abs("examples/slurm/rsh-queue-workers.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(script)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, data := readExample(t, "examples/slurm/rsh-queue-workers.sh")
 	tasks, step := sbatchArray(t, data)
 	m := regexp.MustCompile(`rsh run "\$script" --from "\$QUEUE/(\w+)" --to "\$QUEUE/(\w+)"`).FindStringSubmatch(string(data))
 	if m == nil {

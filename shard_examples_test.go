@@ -296,20 +296,28 @@ func TestK8sIndexedJobExample(t *testing.T) {
 	checkShardResults(t, items, results)
 }
 
+// readExample returns the absolute path of the example at rel (from the
+// repository) and its text.
+func readExample(t *testing.T, rel string) (string, []byte) {
+	t.Helper()
+	path, err := filepath.Abs(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
+
 // The Slurm array script: --shard auto (the count from Slurm), its
 // #SBATCH lines where sbatch reads them; run as each task of its --array,
 // with Slurm's variables, the shards give every item one result, and a
 // task run again alone with its shard given (as the script says to) runs
 // nothing twice.
 func TestSlurmArrayExample(t *testing.T) {
-	script, err := filepath.Abs("examples/slurm/rsh-array.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(script)
-	if err != nil {
-		t.Fatal(err)
-	}
+	script, data := readExample(t, "examples/slurm/rsh-array.sh")
 	tasks, step := sbatchArray(t, data)
 	if !regexp.MustCompile(`rsh run .*--shard ("\$\{SHARD:-auto\}"|auto)(\s|$)`).MatchString(string(data)) {
 		t.Fatal("the script does not run rsh with --shard auto (the count from Slurm)")
