@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -160,59 +157,4 @@ func TestSummaryJSON(t *testing.T) {
 			t.Errorf("summary JSON lacks %s", k)
 		}
 	}
-}
-
-// The notice of a Ctrl-C clears the progress bar's line before it is
-// written: written over the bar, it would leave the bar on the screen.
-func TestInterruptClearsBar(t *testing.T) {
-	signals := make(chan os.Signal, 1)
-	stderr := &syncBuffer{}
-	stdin, feed := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.Main(context.Background(), []string{"run", "--progress", "--total", "100", "-e", "(x) => x"}, cli.Env{
-			Stdin: stdin, Stdout: io.Discard, Stderr: stderr, Signals: signals, StderrIsTerminal: true,
-		})
-	}()
-	fmt.Fprintln(feed, "1")
-	// Wait for the bar to be drawn with the first item done, then interrupt.
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(stderr.String(), "1/100") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no bar: %q", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	signals <- os.Interrupt
-	for !strings.Contains(stderr.String(), "rsh: interrupted") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no notice: %q", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	feed.Close()
-	<-done
-	out := stderr.String()
-	i := strings.Index(out, "rsh: interrupted")
-	if i == 0 || out[i-1] != '\r' {
-		t.Errorf("the notice was written over the bar, not after clearing it: %q", out[max(0, i-80):i+16])
-	}
-}
-
-// syncBuffer is a buffer written by a run's goroutines and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

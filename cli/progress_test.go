@@ -2,9 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -18,6 +23,12 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // However long the last writeProgress status, the bar's line fits the
@@ -38,5 +49,42 @@ func TestProgressLineFits(t *testing.T) {
 	}
 	if !strings.Contains(w.b.String(), "…") {
 		t.Errorf("the status was not cut: %q", w.b.String())
+	}
+}
+
+// The notice of a Ctrl-C clears the progress bar's line before it is
+// written: written over the bar, it would leave the bar on the screen.
+func TestInterruptClearsBar(t *testing.T) {
+	signals := make(chan os.Signal, 1)
+	stderr := &lockedBuffer{}
+	stdin, feed := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(context.Background(), []string{"run", "--progress", "--total", "100", "-e", "(x) => x"}, Env{
+			Stdin: stdin, Stdout: io.Discard, Stderr: stderr, Signals: signals, StderrIsTerminal: true,
+		})
+	}()
+	fmt.Fprintln(feed, "1")
+	// Wait for the bar to be drawn with the first item done, then interrupt.
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(stderr.String(), "1/100") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no bar: %q", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	signals <- os.Interrupt
+	for !strings.Contains(stderr.String(), "rsh: interrupted") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no notice: %q", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	feed.Close()
+	<-done
+	out := stderr.String()
+	i := strings.Index(out, "rsh: interrupted")
+	if i == 0 || out[i-1] != '\r' {
+		t.Errorf("the notice was written over the bar, not after clearing it: %q", out[max(0, i-80):i+16])
 	}
 }
