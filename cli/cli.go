@@ -293,8 +293,7 @@ func runWith(ctx context.Context, o *runOptions, env Env, hooks *runHooks) int {
 		} else if total == 0 {
 			total = in.count()
 		}
-		bar = newProgress(env.Stderr, total)
-		bar.follow(p)
+		bar = newProgress(env.Stderr, total, p.Metrics)
 		barStderr := bar.clearFor(env.Stderr)
 		sigStderr.Store(&barStderr)
 		env.Stderr = barStderr

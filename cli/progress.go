@@ -28,7 +28,7 @@ type progress struct {
 	status atomic.Pointer[string] // the last writeProgress status
 	// metrics, when set, reads the pool's live counts (pool.Metrics, the
 	// numbers `rsh job get` shows for a job): items running now.
-	metrics atomic.Pointer[func() pool.Metrics]
+	metrics func() pool.Metrics
 
 	// descWidth is the most columns the description may take, so that
 	// the bar's line never wraps: \r and a clear reach back only to the
@@ -42,9 +42,10 @@ type progress struct {
 	wg       sync.WaitGroup
 }
 
-// newProgress starts a bar on w for total records (-1 when unknown).
-func newProgress(w io.Writer, total int64) *progress {
-	p := &progress{stop: make(chan struct{}), descWidth: termColumns(w) - progressStatsWidth}
+// newProgress starts a bar on w for total records (-1 when unknown);
+// metrics, when not nil, gives the pool's live counts.
+func newProgress(w io.Writer, total int64, metrics func() pool.Metrics) *progress {
+	p := &progress{stop: make(chan struct{}), descWidth: termColumns(w) - progressStatsWidth, metrics: metrics}
 	p.bar = progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription("items"),
@@ -85,8 +86,8 @@ func (p *progress) draw() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	desc := "items"
-	if m := p.metrics.Load(); m != nil {
-		if r := (*m)().Running; r > 0 {
+	if p.metrics != nil {
+		if r := p.metrics().Running; r > 0 {
 			desc += fmt.Sprintf(", %d running", r)
 		}
 	}
@@ -99,12 +100,6 @@ func (p *progress) draw() {
 	desc = fitColumns(desc, p.descWidth)
 	p.bar.Describe(desc)
 	_ = p.bar.Set64(p.done.Load())
-}
-
-// follow makes the bar show the live counts of pool p.
-func (p *progress) follow(pl *pool.Pool) {
-	m := pl.Metrics
-	p.metrics.Store(&m)
 }
 
 // record counts n finished records (items), failed of which failed (a

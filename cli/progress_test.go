@@ -36,7 +36,7 @@ func (l *lockedBuffer) String() string {
 // it: a line that wrapped would leave its first part on the screen.
 func TestProgressLineFits(t *testing.T) {
 	var w lockedBuffer
-	p := newProgress(&w, 1000)
+	p := newProgress(&w, 1000, nil)
 	p.record(3, 1, strings.Repeat("a long status from writeProgress ", 10))
 	p.draw()
 	p.finish()
